@@ -1,0 +1,3 @@
+"""pivotal: crypto market-structure research and self-training trading."""
+
+__version__ = "0.1.0"

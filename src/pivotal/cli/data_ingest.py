@@ -1,0 +1,9 @@
+"""`pivotal data` commands (data_ingest)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `data` app."""

@@ -1,0 +1,26 @@
+"""The ``pivotal`` console script: one Typer app with a sub-app per bounded context."""
+
+from __future__ import annotations
+
+import typer
+
+from pivotal.cli import backtest, configs, data, models, optimize, pivots, train
+
+app = typer.Typer(
+    name="pivotal",
+    help="Crypto market-structure research: data lake, Williams pivots, strategy research, models.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(pivots.app, name="pivots")
+app.add_typer(configs.app, name="configs")
+app.add_typer(models.app, name="models")
+app.command("backtest")(backtest.backtest)
+app.command("optimize")(optimize.optimize)
+app.command("train")(train.train)
+app.command("predict")(train.predict)
+
+
+if __name__ == "__main__":
+    app()
