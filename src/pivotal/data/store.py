@@ -61,8 +61,12 @@ class MarketStore(Protocol):
         self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
     ) -> Candles: ...
 
-    def last_ts(self, exchange: str, symbol: str, timeframe: str) -> int | None:
-        """Open time of the newest stored bar, or None."""
+    def last_ts(self, exchange: str, symbol: str, timeframe: str, before: int | None = None) -> int | None:
+        """Open time of the newest stored bar (with ``ts < before`` when given), or None."""
+        ...
+
+    def tail(self, exchange: str, symbol: str, timeframe: str, end: int, n: int, start: int | None = None) -> Candles:
+        """The last ``n`` bars with ``start <= ts < end``, oldest first (the as-of window primitive)."""
         ...
 
     def series(self) -> list[SeriesInfo]:

@@ -1,0 +1,67 @@
+"""data.binance.vision trade dumps: ``BTCUSDT-trades-2024-01.csv`` or ``.zip``.
+
+Spot: ``id, price, qty, quote_qty, time, is_buyer_maker, is_best_match`` without header (time in µs since 2025);
+USD-M futures: ``id, price, qty, quote_qty, time, is_buyer_maker`` with a header.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pivotal.data.importers.base import ImportFormatError, TradeBatch, numeric_column, timestamp_column
+from pivotal.data.importers.binance_dump import LINEAR_EXCHANGES, read_dump_text
+from pivotal.data.symbols import unified_symbol
+from pivotal.data.trades import Trades
+
+TRADE_COLUMNS = ("id", "price", "qty", "quote_qty", "time", "is_buyer_maker", "is_best_match")
+_NAME_RE = re.compile(r"^(?P<raw>[A-Z0-9]+)-trades-(?P<date>\d{4}-\d{2}(?:-\d{2})?)\.(?:csv|zip)$")
+_BOOL = {"true": True, "false": False}
+
+
+def is_binance_trades_dump(path: Path) -> bool:
+    return _NAME_RE.match(path.name) is not None
+
+
+def read_binance_trades_dump(path: Path, exchange: str | None = None, symbol: str | None = None) -> TradeBatch:
+    exchange = exchange or "binance"
+    source = str(path)
+    if symbol is None:
+        m = _NAME_RE.match(path.name)
+        if m is None:
+            raise ImportFormatError(f"{path}: not a Binance trades dump name like BTCUSDT-trades-2024-01.zip; pass --symbol")
+        symbol = unified_symbol("linear" if exchange in LINEAR_EXCHANGES else "spot", m["raw"])
+    return TradeBatch(parse_trades_csv(read_dump_text(path), source, exchange, symbol), source)
+
+
+def parse_trades_csv(text: str, source: str, exchange: str, symbol: str) -> Trades:
+    has_header = not text.lstrip()[:1].isdigit()
+    frame = pd.read_csv(io.StringIO(text), header=None, skiprows=1 if has_header else 0, dtype=str, keep_default_na=False)
+    if frame.shape[1] not in (6, 7):
+        raise ImportFormatError(f"{source}: expected 6 or 7 trade columns ({', '.join(TRADE_COLUMNS)}), found {frame.shape[1]}")
+    frame.columns = list(TRADE_COLUMNS[: frame.shape[1]])
+    first_line = 2 if has_header else 1
+    ids = numeric_column(frame, "id", "trade_id", source, first_line)
+    if np.isnan(ids).any():
+        raise ImportFormatError(f"{source}: line {first_line + int(np.flatnonzero(np.isnan(ids))[0])}, field trade_id: empty")
+    return Trades(
+        ts=timestamp_column(frame, "time", source, first_line),
+        trade_id=ids.astype(np.int64),
+        price=numeric_column(frame, "price", "price", source, first_line),
+        amount=numeric_column(frame, "qty", "amount", source, first_line),
+        is_buyer_maker=_booleans(frame["is_buyer_maker"], source, first_line),
+        exchange=exchange,
+        symbol=symbol,
+    )
+
+
+def _booleans(text: pd.Series, source: str, first_line: int) -> np.ndarray:
+    mapped = text.str.strip().str.lower().map(_BOOL)
+    if mapped.isna().any():
+        i = int(np.flatnonzero(mapped.isna().to_numpy())[0])
+        raise ImportFormatError(f"{source}: line {first_line + i}, field is_buyer_maker: {text.iloc[i]!r} is not True/False")
+    return mapped.to_numpy(bool)

@@ -1,0 +1,152 @@
+"""Walk files and folders, pick an importer per file, and write each file as one atomic store batch.
+
+A bad file is reported (file, row, field) and does not stop the others unless ``strict``; since every file
+is a single store write, a failing file leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pivotal.data.importers.base import Batch, ImportFormatError, UnsupportedFile
+from pivotal.data.importers.binance_dump import is_binance_dump, read_binance_dump
+from pivotal.data.importers.binance_trades_dump import is_binance_trades_dump, read_binance_trades_dump
+from pivotal.data.importers.freqtrade import is_freqtrade_file, read_freqtrade
+from pivotal.data.importers.generic_csv import read_generic_csv
+from pivotal.data.importers.shared_parquet import is_shared_file, read_shared
+from pivotal.data.store import MarketStore
+
+FORMATS = ("auto", "shared", "binance-dump", "freqtrade", "csv")
+_EXTENSIONS = (".parquet", ".csv", ".zip", ".feather", ".json")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the user told us; anything left None is taken from the file's name or folder."""
+
+    fmt: str = "auto"
+    exchange: str | None = None
+    symbol: str | None = None
+    timeframe: str | None = None
+    mapping: dict[str, str] | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    status: str  # 'ok' | 'skipped' | 'error' | 'not attempted'
+    series: str = ""
+    rows_read: int = 0
+    rows_written: int = 0
+    message: str = ""
+
+
+@dataclass
+class ImportReport:
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.status in ("error", "not attempted") for f in self.files)
+
+    @property
+    def errors(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "error"]
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(f.rows_written for f in self.files)
+
+
+Progress = Callable[[FileResult], None]
+
+
+def import_path(
+    store: MarketStore,
+    paths: Path | str | Iterable[Path | str],
+    options: ImportOptions | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import every supported file under ``paths``; returns per-file rows read/written or the error."""
+    options = options or ImportOptions()
+    if options.fmt not in FORMATS:
+        raise ValueError(f"unknown format {options.fmt!r}; use one of {', '.join(FORMATS)}")
+    files = list(iter_files([paths] if isinstance(paths, str | Path) else paths))
+    report = ImportReport()
+    for i, path in enumerate(files):
+        result = import_file(store, path, options)
+        report.files.append(result)
+        if progress is not None:
+            progress(result)
+        if result.status == "error" and options.strict:
+            report.files.extend(FileResult(str(p), "not attempted", message="stopped by --strict") for p in files[i + 1 :])
+            break
+    return report
+
+
+def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:
+    """Files given explicitly, and the supported files inside given folders (recursively, in name order)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _EXTENSIONS)
+        elif path.exists():
+            yield path
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+
+
+def import_file(store: MarketStore, path: Path, options: ImportOptions) -> FileResult:
+    try:
+        batch = parse_file(path, options)
+    except UnsupportedFile as exc:
+        return FileResult(str(path), "skipped", message=str(exc))
+    except (ImportFormatError, ValueError, OSError) as exc:
+        return FileResult(str(path), "error", message=_message(path, exc))
+    try:
+        written = batch.write(store)
+    except (ValueError, OSError) as exc:  # the store's ValidationError is a ValueError
+        return FileResult(str(path), "error", batch.series, batch.rows, message=_message(path, exc))
+    return FileResult(str(path), "ok", batch.series, batch.rows, written)
+
+
+def parse_file(path: Path, options: ImportOptions) -> Batch:
+    """Pick the importer by the requested format, or by layout and extension."""
+    fmt = options.fmt if options.fmt != "auto" else detect_format(path, options)
+    ex, sym, tf = options.exchange, options.symbol, options.timeframe
+    if fmt == "shared":
+        return read_shared(path)
+    if fmt == "binance-dump":
+        if is_binance_trades_dump(path):
+            return read_binance_trades_dump(path, ex, sym)
+        return read_binance_dump(path, ex, sym, tf)
+    if fmt == "freqtrade":
+        return read_freqtrade(path, ex, sym, tf)
+    return read_generic_csv(path, ex, sym, tf, options.mapping)
+
+
+def detect_format(path: Path, options: ImportOptions) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        if is_shared_file(path):
+            return "shared"
+        raise ImportFormatError(f"{path}: Parquet file outside the shared layout <venue>/<SYMBOL>-<kind>.parquet")
+    if suffix in (".csv", ".zip") and (is_binance_dump(path) or is_binance_trades_dump(path)):
+        return "binance-dump"
+    if suffix in (".feather", ".json") and is_freqtrade_file(path):
+        return "freqtrade"
+    if suffix == ".csv" and options.mapping is not None:
+        return "csv"
+    raise ImportFormatError(f"{path}: cannot tell the format; pass --format (and for a plain CSV --map and the series flags)")
+
+
+def _message(path: Path, exc: BaseException) -> str:
+    text = str(exc)
+    return text if str(path) in text else f"{path}: {text}"
