@@ -1,7 +1,211 @@
-"""`pivotal pivots ...`."""
+"""`pivotal pivots compute|chart|update`: Williams pivots of a stored series or of a Parquet/CSV file."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
+
 import typer
 
-app = typer.Typer(help="pivots commands.", no_args_is_help=True)
+from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
+from pivotal.cli.pivots_chart import ChartSpec, render_html, render_png
+from pivotal.cli.pivots_render import render_csv, render_json, render_table
+from pivotal.data.backends import open_store
+from pivotal.data.candles import Candles
+from pivotal.data.timeframes import TIMEFRAMES
+from pivotal.structure.io import BarsError, load_bars_file, load_bars_store
+from pivotal.structure.pivots import wms_batch, wms_events
+from pivotal.structure.tracker import PivotTracker
+from pivotal.structure.types import PivotEvent, PivotParams, PivotSet
+
+app = typer.Typer(help="Williams market-structure pivots (L1..L5): compute, draw, track.", no_args_is_help=True)
+
+
+class Tie(StrEnum):
+    first = "first"
+    last = "last"
+    strict = "strict"
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+ExchangeOpt = typer.Option(None, "--exchange", "-e", help="Stored series: exchange, e.g. binance.")
+SymbolOpt = typer.Option(None, "--symbol", "-s", help="Stored series: symbol, e.g. BTC/USDT.")
+TimeframeOpt = typer.Option(
+    None, "--timeframe", "-t", help="Stored series: timeframe, e.g. 1h (for --input: overrides detection)."
+)
+InputOpt = typer.Option(None, "--input", "-i", help="Parquet/CSV file with timestamp|ts, open, high, low, close[, volume].")
+StartOpt = typer.Option(None, "--start", help="First bar (UTC date/time or epoch ms), inclusive.")
+EndOpt = typer.Option(None, "--end", help="End (UTC date/time or epoch ms), exclusive.")
+KOpt = typer.Option(2, "--k", min=1, help="Bars on each side of a level-1 pivot (1 = Williams' 3-bar swing).")
+MOpt = typer.Option(1, "--m", min=1, help="Same-type neighbours on each side at levels >= 2.")
+LevelsOpt = typer.Option(5, "--levels", min=1, max=10, help="Number of levels.")
+TieOpt = typer.Option(Tie.first, "--tie", help="Equal extremes: first, last or strict (no pivot).")
+SkipOpt = typer.Option(False, "--skip-inside/--no-skip-inside", help="Ignore inside bars (Williams' inside-day rule).")
+
+
+def _load(
+    settings_dir: Path | None,
+    store: str | None,
+    exchange: str | None,
+    symbol: str | None,
+    timeframe: str | None,
+    input_file: Path | None,
+    start: str | None,
+    end: str | None,
+) -> tuple[Candles, str]:
+    """Bars and a human name of their source; exactly one of --input or the series options."""
+    start_ms, end_ms = parse_time(start), parse_time(end)
+    if timeframe is not None and timeframe not in TIMEFRAMES:
+        raise fail(f"unknown timeframe {timeframe!r}; use one of: {' '.join(TIMEFRAMES)}")
+    try:
+        if input_file is not None:
+            if exchange or symbol:
+                raise fail("use either --input FILE or --exchange/--symbol/--timeframe, not both")
+            return load_bars_file(input_file, start_ms, end_ms, timeframe), str(input_file)
+        if not (exchange and symbol and timeframe):
+            raise fail("name a stored series with --exchange, --symbol and --timeframe, or pass --input FILE")
+        bars = load_bars_store(settings_from(settings_dir, store), exchange, symbol, timeframe, start_ms, end_ms)
+        return bars, f"{exchange} {symbol} {timeframe}"
+    except BarsError as exc:
+        raise fail(str(exc)) from None
+
+
+def _compute(bars: Candles, params: PivotParams) -> PivotSet:
+    try:
+        return wms_batch(bars.high, bars.low, bars.open, bars.close, params)
+    except ValueError as exc:
+        raise fail(f"invalid bars: {exc}") from None
+
+
+def _params(k: int, m: int, levels: int, tie: Tie, skip_inside: bool) -> PivotParams:
+    return PivotParams(k=k, m=m, levels=levels, tie=tie.value, skip_inside=skip_inside)
+
+
+def _tf_ms(bars: Candles) -> int | None:
+    return TIMEFRAMES.get(bars.timeframe)
+
+
+def _events(pivots: PivotSet, bars: Candles, tf_ms: int | None) -> list[PivotEvent]:
+    """Events with times; without a known timeframe the confirming bar's close time is unknown (left None)."""
+    if tf_ms:
+        return wms_events(pivots, bars.open, bars.close, bars.ts, tf_ms)
+    return [replace(e, ts=int(bars.ts[e.index])) for e in wms_events(pivots, bars.open, bars.close)]
+
+
+@app.command()
+def compute(
+    exchange: str | None = ExchangeOpt,
+    symbol: str | None = SymbolOpt,
+    timeframe: str | None = TimeframeOpt,
+    input_file: Path | None = InputOpt,
+    start: str | None = StartOpt,
+    end: str | None = EndOpt,
+    k: int = KOpt,
+    m: int = MOpt,
+    levels: int = LevelsOpt,
+    tie: Tie = TieOpt,
+    skip_inside: bool = SkipOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (one row per pivot) or json."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write csv/json here instead of stdout."),
+    limit: int = typer.Option(50, "--limit", min=0, help="Table only: show the most recent N pivots (0 = all)."),
+    data_dir: Path | None = DataDirOption,
+    store: str | None = StoreOption,
+) -> None:
+    """Compute the pivots of every level; index/confirmed_at are bar positions in the selected range."""
+    bars, source = _load(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
+    pivots = _compute(bars, _params(k, m, levels, tie, skip_inside))
+    tf_ms = _tf_ms(bars)
+    events = _events(pivots, bars, tf_ms)
+    if fmt == Format.table:
+        if out is not None:
+            raise fail("--out works with --format csv or json")
+        for table in render_table(events, pivots, limit, f"{source} ({len(bars)} bars)"):
+            console.print(table)
+        return
+    text = render_csv(events) if fmt == Format.csv else render_json(pivots, bars, tf_ms, source)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text)
+    console.print(f"wrote {len(events)} pivots to {out}", highlight=False)
+
+
+@app.command()
+def chart(
+    exchange: str | None = ExchangeOpt,
+    symbol: str | None = SymbolOpt,
+    timeframe: str | None = TimeframeOpt,
+    input_file: Path | None = InputOpt,
+    start: str | None = StartOpt,
+    end: str | None = EndOpt,
+    k: int = KOpt,
+    m: int = MOpt,
+    levels: int = LevelsOpt,
+    tie: Tie = TieOpt,
+    skip_inside: bool = SkipOpt,
+    out: Path = typer.Option(Path("pivots.png"), "--out", "-o", help="PNG path; the interactive HTML goes next to it."),
+    bars_shown: int = typer.Option(500, "--bars", min=10, help="Draw the last N bars (all bars still feed the detector)."),
+    trend_level: int = typer.Option(2, "--trend-level", min=1, help="Level of the trend lines and the zigzag."),
+    data_dir: Path | None = DataDirOption,
+    store: str | None = StoreOption,
+) -> None:
+    """Draw candles, every pivot level, the confirmation lags and the current trend lines (PNG + HTML)."""
+    if out.suffix.lower() != ".png":
+        raise fail(f"--out must end in .png (got {out.name}); the HTML is written next to it")
+    bars, source = _load(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
+    params = _params(k, m, levels, tie, skip_inside)
+    pivots = _compute(bars, params)
+    first = max(0, len(bars) - bars_shown)
+    title = (
+        f"{source}: Williams pivots k={k} m={m} tie={tie.value} skip_inside={skip_inside}  "
+        f"(bars {first}..{len(bars) - 1}; {len(bars)} loaded, L1 lag = {k} bars)"
+    )
+    spec = ChartSpec(bars, pivots, first, title, trend_level=min(trend_level, levels), tf_ms=_tf_ms(bars))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    html = out.with_suffix(".html")
+    render_png(spec, out)
+    render_html(spec, html)
+    console.print(f"wrote {out} and {html}", highlight=False)
+
+
+@app.command()
+def update(
+    exchange: str = typer.Option(..., "--exchange", "-e", help="Exchange of the stored series."),
+    symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol of the stored series."),
+    timeframe: str = typer.Option(..., "--timeframe", "-t", help="Timeframe of the stored series."),
+    k: int = KOpt,
+    m: int = MOpt,
+    levels: int = LevelsOpt,
+    tie: Tie = TieOpt,
+    skip_inside: bool = SkipOpt,
+    data_dir: Path | None = DataDirOption,
+    store: str | None = StoreOption,
+) -> None:
+    """Feed the closed candles stored since the last run to the series' detector; persist new pivots and state.
+
+    Pivots go to table ``pivots`` (never rewritten), the detector state to ``pivot_state``; positions count bars from
+    the first bar the tracker saw. Run it after every import/download (e.g. from cron).
+    """
+    if timeframe not in TIMEFRAMES:
+        raise fail(f"unknown timeframe {timeframe!r}; use one of: {' '.join(TIMEFRAMES)}")
+    market = open_store(settings_from(data_dir, store))
+    try:
+        tracker = PivotTracker(_params(k, m, levels, tie, skip_inside))
+        events = tracker.update(market, exchange, symbol, timeframe)
+    except ValueError as exc:
+        raise fail(f"{exchange} {symbol} {timeframe}: {exc}") from None
+    finally:
+        market.close()
+    by_label: dict[str, int] = {}
+    for e in events:
+        by_label[e.label] = by_label.get(e.label, 0) + 1
+    summary = ", ".join(f"{label} {count}" for label, count in sorted(by_label.items())) or "none"
+    console.print(
+        f"{exchange} {symbol} {timeframe}: {len(events)} new pivots ({summary}); params {tracker.params_hash}", highlight=False
+    )
