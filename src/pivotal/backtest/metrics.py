@@ -1,0 +1,112 @@
+"""Performance metrics from arrays (pure functions, no strategy or store knowledge).
+
+Two families:
+- **per-trade** (:func:`trade_stats`, numba): compounded net profit, trade count, win rate, profit factor, max
+  drawdown of the trade-by-trade equity and the per-trade Sharpe of spec B.2. The sweep kernels call the same
+  function, so event engine and sweep report identical numbers.
+- **per-bar** (:func:`bar_stats`): Sharpe and Sortino annualised for the timeframe, max drawdown, CAGR, Calmar and
+  exposure from a mark-to-market equity curve.
+
+Conventions: returns are fractions (0.01 = +1 %); ``net_profit_pct`` is in percent; ``max_drawdown`` is a positive
+fraction of the running peak (0.25 = 25 % below the peak); undefined ratios (fewer than 2 trades, zero deviation)
+are 0.0 so that rankings never see NaN; ``profit_factor`` is ``inf`` when there are wins and no losses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+TRADE_METRICS = ("net_profit_pct", "trades", "win_rate", "profit_factor", "max_drawdown", "sharpe")
+MS_PER_YEAR = 365 * 86_400_000
+
+
+@njit(cache=True)
+def trade_stats(returns: np.ndarray) -> tuple[float, int, float, float, float, float]:
+    """(net_profit_pct, trades, win_rate, profit_factor, max_drawdown, sharpe) of net per-trade returns in time order."""
+    n = returns.shape[0]
+    if n == 0:
+        return 0.0, 0, 0.0, 0.0, 0.0, 0.0
+    equity = 1.0
+    peak = 1.0
+    max_dd = 0.0
+    wins = 0
+    gross_win = 0.0
+    gross_loss = 0.0
+    total = 0.0
+    for i in range(n):
+        r = returns[i]
+        equity *= 1.0 + r
+        peak = max(peak, equity)
+        max_dd = max(max_dd, 1.0 - equity / peak)
+        total += r
+        if r > 0:
+            wins += 1
+            gross_win += r
+        else:
+            gross_loss -= r
+    profit_factor = gross_win / gross_loss if gross_loss > 0 else (math.inf if gross_win > 0 else 0.0)
+    sharpe = 0.0
+    if n > 1:
+        mean = total / n
+        ss = 0.0
+        for i in range(n):
+            ss += (returns[i] - mean) ** 2
+        std = math.sqrt(ss / (n - 1))
+        if std > 0:
+            sharpe = mean / std
+    return (equity - 1.0) * 100.0, n, wins / n, profit_factor, max_dd, sharpe
+
+
+def trade_metrics(returns: np.ndarray) -> dict[str, float]:
+    """Per-trade metrics plus average win/loss and expectancy (mean net return per trade)."""
+    r = np.ascontiguousarray(returns, dtype=np.float64)
+    values = dict(zip(TRADE_METRICS, trade_stats(r), strict=True))
+    wins, losses = r[r > 0], r[r <= 0]
+    values["avg_win"] = float(wins.mean()) if wins.size else 0.0
+    values["avg_loss"] = float(losses.mean()) if losses.size else 0.0
+    values["expectancy"] = float(r.mean()) if r.size else 0.0
+    return values
+
+
+def max_drawdown(equity: np.ndarray) -> float:
+    """Largest peak-to-trough fall of an equity curve, as a positive fraction of the peak."""
+    eq = np.asarray(equity, dtype=np.float64)
+    if eq.size == 0:
+        return 0.0
+    peak = np.maximum.accumulate(np.maximum(eq, eq[0]))
+    return float(np.max(1.0 - eq / peak))
+
+
+def bar_stats(equity: np.ndarray, in_position: np.ndarray, timeframe_ms: int) -> dict[str, float]:
+    """Annualised per-bar metrics of a mark-to-market equity curve starting from 1.0 before the first bar."""
+    eq = np.asarray(equity, dtype=np.float64)
+    if eq.size == 0:
+        return {
+            "sharpe_annual": 0.0,
+            "sortino_annual": 0.0,
+            "cagr": 0.0,
+            "calmar": 0.0,
+            "max_drawdown_bars": 0.0,
+            "exposure": 0.0,
+        }
+    if timeframe_ms <= 0:
+        raise ValueError(f"timeframe_ms must be positive (got {timeframe_ms})")
+    bars_per_year = MS_PER_YEAR / timeframe_ms
+    rets = np.diff(np.concatenate(([1.0], eq))) / np.concatenate(([1.0], eq[:-1]))
+    std = float(rets.std(ddof=1)) if rets.size > 1 else 0.0
+    downside = float(np.sqrt(np.mean(np.minimum(rets, 0.0) ** 2)))
+    mean = float(rets.mean())
+    years = eq.size / bars_per_year
+    cagr = float(eq[-1] ** (1.0 / years) - 1.0) if eq[-1] > 0 else -1.0
+    mdd = max_drawdown(np.concatenate(([1.0], eq)))
+    return {
+        "sharpe_annual": mean / std * math.sqrt(bars_per_year) if std > 0 else 0.0,
+        "sortino_annual": mean / downside * math.sqrt(bars_per_year) if downside > 0 else 0.0,
+        "cagr": cagr,
+        "calmar": cagr / mdd if mdd > 0 else 0.0,
+        "max_drawdown_bars": mdd,
+        "exposure": float(np.mean(np.asarray(in_position, dtype=bool))),
+    }
