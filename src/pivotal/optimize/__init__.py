@@ -1,1 +1,1 @@
-"""pivotal.optimize."""
+"""Strategy optimisation: grid/random/Bayesian search, resumable studies, walk-forward, significance, configurations."""
