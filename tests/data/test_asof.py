@@ -14,7 +14,7 @@ from pivotal.data.candles import Candles
 from pivotal.data.duckdb_store import DuckDBStore
 from pivotal.data.store import MarketStore
 from pivotal.data.timeframes import timeframe_ms
-from tests.data.conftest import fresh_postgres_store
+from tests.stores import throwaway_store
 
 FILES = {
     ("BTC/USDT", "1m"): "binance/BTCUSDT-1m-2024.parquet",
@@ -38,13 +38,10 @@ def source(shared_data: Path) -> dict[tuple[str, str], Candles]:
 def loaded(
     request: pytest.FixtureRequest, source: dict[tuple[str, str], Candles], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MarketStore]:
-    store = DuckDBStore(tmp_path_factory.mktemp("asof") / "asof.duckdb") if request.param == "duckdb" else fresh_postgres_store()
-    for candles in source.values():
-        store.write_candles(candles)
-    yield store
-    if request.param == "postgres":
-        store.drop_schema()  # type: ignore[attr-defined]
-    store.close()
+    with throwaway_store(request.param, tmp_path_factory.mktemp("asof")) as store:
+        for candles in source.values():
+            store.write_candles(candles)
+        yield store
 
 
 def brute_force(candles: Candles, t: int, n: int) -> Candles:

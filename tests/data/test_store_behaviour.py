@@ -18,7 +18,7 @@ from pivotal.data.postgres_store import PostgresStore, to_pyformat
 from pivotal.data.store import Gap, MarketStore
 from pivotal.data.trades import Trades
 from pivotal.data.validation import ValidationError
-from tests.data.conftest import fresh_postgres_store
+from tests.stores import throwaway_postgres_store
 
 H = 3_600_000
 
@@ -258,13 +258,9 @@ def test_failure_inside_the_write_transaction_rolls_back(store: MarketStore, mon
 
 def test_postgres_direct_copy_falls_back_to_merge_on_a_key_clash(monkeypatch: pytest.MonkeyPatch) -> None:
     """As if another writer stored bars between the overlap check and the COPY: the batch is merged instead."""
-    pg = fresh_postgres_store()
-    try:
+    with throwaway_postgres_store() as pg:
         pg.write_candles(hand_candles([0, 1, 2], close=100.0))
         blind = "SELECT 1 WHERE %s::INTEGER IS NULL AND %s::BIGINT IS NULL AND %s::BIGINT IS NULL"
         monkeypatch.setattr(postgres_store, "_OVERLAP_SQL", blind)  # the check sees no stored bar
         pg.write_candles(hand_candles([2, 3], close=200.0))
         assert pg.candles("test", "X/Y", "1h").close.tolist() == [100.0, 100.0, 200.0, 200.0]
-    finally:
-        pg.drop_schema()
-        pg.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +11,12 @@ import pytest
 
 from pivotal.data.candles import Candles
 from pivotal.data.duckdb_store import DuckDBStore
-from pivotal.data.postgres_store import PostgresStore
 from pivotal.features.assemble import PreparedSeries, build_input, build_input_from_series
 from pivotal.features.indicators import INDICATORS, compute_indicators, ta_atr
 from pivotal.features.input_spec import PRESETS, InputSpec, WindowSpec, preset
 from pivotal.features.model_io import BaseDataInput, ModelOutput
 from pivotal.models.output_store import OutputStore
+from tests.stores import throwaway_postgres_store
 
 MINUTE, HOUR = 60_000, 3_600_000
 SPEC = InputSpec(
@@ -190,12 +189,8 @@ def test_presets_and_spec_errors() -> None:
 
 
 def test_postgres_store_gives_the_same_input(store: DuckDBStore, series: dict[tuple[str, str], Candles]) -> None:
-    pg = PostgresStore("postgresql://postgres@127.0.0.1:5432/test", f"pivotal_h7_{uuid.uuid4().hex[:12]}")
-    try:
+    with throwaway_postgres_store() as pg:
         for candles in series.values():
             pg.write_candles(candles, source="shared_data")
         t = at(series, 2345, 999)
         assert_same_input(build_input(pg, "binance", "ETH/USDT", t, SPEC), build_input(store, "binance", "ETH/USDT", t, SPEC))
-    finally:
-        pg.drop_schema()
-        pg.close()

@@ -15,10 +15,10 @@ from pivotal.features.input_spec import InputSpec, WindowSpec
 from pivotal.features.model_io import BaseDataInput, ShapeError
 from pivotal.structure.pivots import wms_batch
 from pivotal.structure.types import PivotParams
+from tests.vectors import HV3_HIGH
 
 MINUTE, HOUR = 60_000, 3_600_000
 SPEC = InputSpec((WindowSpec("1m", 300), WindowSpec("1h", 120), WindowSpec("1s", 300, "BTC/USDT")), context_levels=5)
-HV3_HIGH = [8, 10, 8, 12, 10, 11, 9, 14, 11, 13, 7, 18, 12, 15, 10, 17, 13, 16, 11, 13, 12, 15, 12, 14, 13]
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pivotal.data.duckdb_store import DuckDBStore
-from pivotal.data.postgres_store import PostgresStore
 from pivotal.data.store import MarketStore
 from pivotal.models.io import ModelOutput
 from pivotal.models.output_store import OutputStore
 
-POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 MINUTE = 60_000
 T0 = 1_735_689_600_000
 
@@ -22,21 +18,6 @@ T0 = 1_735_689_600_000
 def out(name: str, ts: int, symbol: str = "ETH/USDT", action: str = "HOLD") -> ModelOutput:
     probs = {"BUY": 0.2, "SELL": 0.2, "HOLD": 0.6}
     return ModelOutput("cnn", name, symbol, ts, 0.6, action, probs, metadata={"n": ts})  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MarketStore]:
-    if request.param == "duckdb":
-        duck = DuckDBStore(tmp_path / "outputs.duckdb")
-        yield duck
-        duck.close()
-        return
-    pg = PostgresStore(POSTGRES_DSN, f"pivotal_h7_{uuid.uuid4().hex[:12]}")
-    try:
-        yield pg
-    finally:
-        pg.drop_schema()
-        pg.close()
 
 
 def test_memory_keeps_the_last_1000_per_model() -> None:

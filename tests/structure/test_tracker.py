@@ -5,8 +5,6 @@ Runs on both backends (DuckDB file; PostgreSQL in a throw-away schema) with real
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,6 @@ import pandas as pd
 import pytest
 
 from pivotal.data.candles import Candles
-from pivotal.data.duckdb_store import DuckDBStore
 from pivotal.data.timeframes import timeframe_ms
 from pivotal.structure.pivots import wms_batch, wms_events
 from pivotal.structure.tracker import PivotTracker, params_hash
@@ -23,23 +20,6 @@ from pivotal.structure.types import PivotEvent, PivotParams
 EX, SYM, TF = "binance", "ETH/USDT", "1h"
 TF_MS = timeframe_ms(TF)
 PARAMS = PivotParams(k=2, m=1, levels=4)
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
-    if request.param == "duckdb":
-        s = DuckDBStore(tmp_path / "tracker.duckdb")
-        yield s
-        s.close()
-        return
-    from pivotal.data.postgres_store import PostgresStore
-
-    s = PostgresStore("postgresql://postgres@127.0.0.1:5432/test", f"h4_tracker_{uuid.uuid4().hex[:10]}")
-    try:
-        yield s
-    finally:
-        s.drop_schema()
-        s.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,24 +12,19 @@ from hypothesis import strategies as st
 
 from pivotal.structure.pivots import wms_batch
 from pivotal.structure.trendlines import TrendLine, active_trend_line, trend_line_values, trend_lines
-from pivotal.structure.types import PivotArray, PivotParams, PivotSet
+from pivotal.structure.types import PivotParams, PivotSet
+from tests.vectors import HV3_EXPECTED, pivot_array
+from tests.vectors import HV3_HIGH as HV3_HIGH_LIST
 
-HV3_HIGH = np.array([8, 10, 8, 12, 10, 11, 9, 14, 11, 13, 7, 18, 12, 15, 10, 17, 13, 16, 11, 13, 12, 15, 12, 14, 13], float)
+HV3_HIGH = np.array(HV3_HIGH_LIST, float)
 HV3_LOW = HV3_HIGH - 4
-
-
-def _arr(rows: list[tuple[int, float, int]]) -> PivotArray:
-    a = np.array(rows, dtype=float).reshape(-1, 3)
-    return PivotArray(a[:, 0].astype(np.int64), a[:, 1], a[:, 2].astype(np.int64))
 
 
 def hv3_pivots() -> PivotSet:
     """HV3 levels 1-2 as listed in spec A.9 (hand-built, independent of the detector)."""
-    l1h = [(i, HV3_HIGH[i], i + 1) for i in range(1, 24, 2)]
-    l1l = [(i, HV3_LOW[i], i + 1) for i in range(2, 23, 2)]
-    l2h = [(3, 12, 6), (7, 14, 10), (11, 18, 14), (15, 17, 18), (21, 15, 24)]
-    l2l = [(6, 5, 9), (10, 3, 13), (14, 6, 17), (18, 7, 21)]
-    return PivotSet(PivotParams(k=1, levels=2), [_arr(l1h), _arr(l2h)], [_arr(l1l), _arr(l2l)])
+    highs = [pivot_array(HV3_EXPECTED[(level, "H")]) for level in (1, 2)]
+    lows = [pivot_array(HV3_EXPECTED[(level, "L")]) for level in (1, 2)]
+    return PivotSet(PivotParams(k=1, levels=2), highs, lows)
 
 
 def test_hv3_active_lines_at_t24() -> None:

@@ -11,23 +11,11 @@ import pytest
 from pivotal.structure.pivots import wms_batch
 from pivotal.structure.types import PivotArray, PivotParams
 from pivotal.structure.zigzag import HIGH, LOW, zigzag, zigzag_at, zigzag_of_level
+from tests.vectors import HV2_CLOSE, HV2_HIGH, HV2_L1H_FIRST, HV2_LOW, HV2_OPEN, pivot_array
+from tests.vectors import HV2_L1L as HV2_L1L_TRIPLES
 
-HV2 = {
-    "open": [17, 19, 21, 23, 22, 20, 19, 21, 19, 16, 17, 19, 14, 21, 17, 21, 23, 22, 23, 20, 18, 16, 19, 15, 14],
-    "high": [20, 22, 24, 24, 23, 21, 22, 21, 19, 18, 20, 19, 23, 21, 22, 24, 24, 25, 23, 21, 20, 21, 19, 18, 20],
-    "low": [16, 18, 20, 21, 19, 17, 19, 18, 15, 14, 16, 17, 13, 15, 17, 19, 20, 21, 19, 17, 15, 16, 14, 12, 14],
-    "close": [19, 21, 23, 22, 20, 18, 21, 19, 16, 17, 19, 18, 22, 16, 21, 23, 22, 24, 20, 18, 16, 20, 15, 13, 19],
-}
-OPEN, HIGH_, LOW_, CLOSE = (np.array(HV2[k], float) for k in ("open", "high", "low", "close"))
-
-
-def _arr(rows: list[tuple[int, float, int]]) -> PivotArray:
-    a = np.array(rows, dtype=float).reshape(-1, 3)
-    return PivotArray(a[:, 0].astype(np.int64), a[:, 1], a[:, 2].astype(np.int64))
-
-
-HV2_L1H = _arr([(2, 24, 3), (6, 22, 7), (10, 20, 11), (12, 23, 13), (15, 24, 16), (17, 25, 18), (21, 21, 22)])
-HV2_L1L = _arr([(5, 17, 6), (9, 14, 10), (12, 13, 13), (20, 15, 21), (23, 12, 24)])
+OPEN, HIGH_, LOW_, CLOSE = (np.array(values, float) for values in (HV2_OPEN, HV2_HIGH, HV2_LOW, HV2_CLOSE))
+HV2_L1H, HV2_L1L = pivot_array(HV2_L1H_FIRST), pivot_array(HV2_L1L_TRIPLES)
 EXPECTED = ["H2(24)", "L5(17)", "H6(22)", "L9(14)", "H10(20)", "L12(13)", "H17(25)", "L20(15)", "H21(21)", "L23(12)"]
 
 
@@ -55,8 +43,8 @@ def test_outside_bar_order_decides_which_extreme_comes_first() -> None:
 
 
 def test_equal_extremes_keep_the_earlier_vertex() -> None:
-    highs = _arr([(1, 10, 2), (4, 10, 5)])
-    lows = _arr([(7, 5, 8)])
+    highs = pivot_array([(1, 10, 2), (4, 10, 5)])
+    lows = pivot_array([(7, 5, 8)])
     assert zigzag(highs, lows).labels() == ["H1(10)", "L7(5)"]
 
 

@@ -11,43 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pivotal.data.candles import Candles
-from pivotal.structure.types import PivotArray, PivotParams, PivotSet
+from pivotal.structure.types import PivotParams, PivotSet
 from pivotal.training.labels import BUY, HOLD, SELL, build_labels
+from tests.vectors import HV1_HIGH, HV2_CLOSE, HV2_HIGH, HV2_LOW, HV2_OPEN, pivot_array
 
 # Spec A.9 HV1 (k=1, m=1): low = high - 4; open = close = high - 2 (a flat body, irrelevant to pivots).
-HV1_HIGH = [
-    10,
-    12,
-    14,
-    13,
-    15,
-    17,
-    16,
-    14,
-    15,
-    13,
-    11,
-    12,
-    10,
-    9,
-    11,
-    13,
-    12,
-    14,
-    16,
-    18,
-    17,
-    19,
-    18,
-    16,
-    17,
-    15,
-    14,
-    16,
-    15,
-    13,
-    14,
-]
 HV1 = PivotParams(k=1, m=1, levels=3)
 MINUTE = 60_000
 
@@ -105,11 +73,7 @@ def test_usable_masks_only_labels_known_by_now() -> None:
 
 def test_outside_bar_orders_low_first_when_bullish() -> None:
     # Spec A.9 HV2 (k=1): bar 12 (open 14, close 22) is both L1H and L1L; bullish, so the low comes first.
-    o = [17, 19, 21, 23, 22, 20, 19, 21, 19, 16, 17, 19, 14, 21, 17, 21, 23, 22, 23, 20, 18, 16, 19, 15, 14]
-    h = [20, 22, 24, 24, 23, 21, 22, 21, 19, 18, 20, 19, 23, 21, 22, 24, 24, 25, 23, 21, 20, 21, 19, 18, 20]
-    lo = [16, 18, 20, 21, 19, 17, 19, 18, 15, 14, 16, 17, 13, 15, 17, 19, 20, 21, 19, 17, 15, 16, 14, 12, 14]
-    c = [19, 21, 23, 22, 20, 18, 21, 19, 16, 17, 19, 18, 22, 16, 21, 23, 22, 24, 20, 18, 16, 20, 15, 13, 19]
-    arr = [np.array(x, np.float64) for x in (o, h, lo, c)]
+    arr = [np.array(x, np.float64) for x in (HV2_OPEN, HV2_HIGH, HV2_LOW, HV2_CLOSE)]
     candles = Candles(np.arange(25, dtype=np.int64) * MINUTE, *arr, np.ones(25), "t", "HV/2", "1m")
     labels = build_labels(candles, PivotParams(k=1, m=1, levels=2))
     assert (labels.kind[11, 0], labels.offset[11, 0], labels.bars_until[11, 0]) == (-1, pytest.approx(np.log(13 / 18)), 1)
@@ -121,18 +85,13 @@ def test_outside_bar_orders_low_first_when_bullish() -> None:
     assert (skipping.kind[11, 0], skipping.bars_until[11, 0], skipping.known_at[11, 0]) == (-1, 1, 15)
 
 
-def arr(*triples: tuple[int, float, int]) -> PivotArray:
-    index, price, conf = zip(*triples, strict=True)
-    return PivotArray(np.array(index, np.int64), np.array(price, np.float64), np.array(conf, np.int64))
-
-
 def test_target_is_known_only_once_no_earlier_opposite_pivot_can_appear() -> None:
     """L2L@6 is confirmed at bar 8, but until L1H@9 confirms (bar 10) an L2H between t and 6 was still possible."""
     params = PivotParams(k=1, m=1, levels=2)
     pivots = PivotSet(
         params,
-        [arr((1, 20, 2), (3, 22, 4), (9, 21, 10)), arr((3, 22, 10))],
-        [arr((2, 15, 3), (6, 12, 7), (7, 13, 8)), arr((6, 12, 8))],
+        [pivot_array([(1, 20, 2), (3, 22, 4), (9, 21, 10)]), pivot_array([(3, 22, 10)])],
+        [pivot_array([(2, 15, 3), (6, 12, 7), (7, 13, 8)]), pivot_array([(6, 12, 8)])],
     )
     high = np.full(12, 30.0)
     candles = Candles(

@@ -12,13 +12,13 @@ from rich.table import Table
 
 from pivotal.backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from pivotal.backtest.strategy import Strategy
-from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
+from pivotal.cli.bars import load_bars
+from pivotal.cli.common import DataDirOption, StoreOption, console, fail
 from pivotal.data.candles import Candles
 from pivotal.data.timeframes import TIMEFRAMES
 from pivotal.strategies.liquidity_sweep import LiquiditySweepV3
 from pivotal.strategies.ls3_params import LS3Constants, LS3Params
 from pivotal.strategies.sma_cross import SmaCross, SmaCrossParams
-from pivotal.structure.io import BarsError, load_bars_file, load_bars_store
 
 
 class StrategyName(StrEnum):
@@ -63,7 +63,7 @@ def backtest(
     store: str | None = StoreOption,
 ) -> None:
     """Backtest one configuration (signals at bar close, fills at the next open, fees and slippage per side)."""
-    bars, source = _load_bars(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
+    bars, source = load_bars(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
     flags = {
         "pierce_depth": pierce_depth,
         "rejection_candles": rejection_candles,
@@ -95,30 +95,6 @@ def backtest(
         console.print(f"equity curve written to {equity_png}")
 
 
-def _load_bars(
-    data_dir: Path | None,
-    store: str | None,
-    exchange: str | None,
-    symbol: str | None,
-    timeframe: str | None,
-    input_file: Path | None,
-    start: str | None,
-    end: str | None,
-) -> tuple[Candles, str]:
-    start_ms, end_ms = parse_time(start), parse_time(end)
-    try:
-        if input_file is not None:
-            if exchange or symbol:
-                raise fail("use either --input FILE or --exchange/--symbol/--timeframe, not both")
-            return load_bars_file(input_file, start_ms, end_ms, timeframe), str(input_file)
-        if not (exchange and symbol and timeframe):
-            raise fail("name a stored series with --exchange, --symbol and --timeframe, or pass --input FILE")
-        bars = load_bars_store(settings_from(data_dir, store), exchange, symbol, timeframe, start_ms, end_ms)
-        return bars, f"{exchange} {symbol} {timeframe}"
-    except BarsError as exc:
-        raise fail(str(exc)) from None
-
-
 def _load_detail(data_dir: Path | None, store: str | None, exchange: str | None, symbol: str | None,
                  timeframe: str | None, input_file: Path | None, bars: Candles) -> Candles | None:  # fmt: skip
     """Finer bars covering the main series (same time range), or None when not asked for."""
@@ -130,10 +106,10 @@ def _load_detail(data_dir: Path | None, store: str | None, exchange: str | None,
         raise fail("detail bars need the main timeframe; pass --timeframe")
     start, end = str(int(bars.ts[0])), str(int(bars.ts[-1]) + TIMEFRAMES[bars.timeframe])
     if input_file is not None:
-        return _load_bars(data_dir, store, None, None, None, input_file, start, end)[0]
+        return load_bars(data_dir, store, None, None, None, input_file, start, end)[0]
     if exchange is None:
         raise fail("--detail-timeframe needs a stored series (--exchange/--symbol/--timeframe); use --detail-input with --input")
-    return _load_bars(data_dir, store, exchange, symbol, timeframe, None, start, end)[0]
+    return load_bars(data_dir, store, exchange, symbol, timeframe, None, start, end)[0]
 
 
 def _strategy(name: StrategyName, params_file: Path | None, overrides: dict, fee: float, slip: float) -> tuple[Strategy, dict]:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import typer
 
-from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
+from pivotal.cli.bars import load_bars
+from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
 from pivotal.cli.pivots_chart import ChartSpec, render_html, render_png
 from pivotal.cli.pivots_render import render_csv, render_json, render_table
 from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
 from pivotal.data.timeframes import TIMEFRAMES
-from pivotal.structure.io import BarsError, load_bars_file, load_bars_store
 from pivotal.structure.pivots import wms_batch, wms_events
 from pivotal.structure.tracker import PivotTracker
 from pivotal.structure.types import PivotEvent, PivotParams, PivotSet
@@ -49,31 +49,10 @@ TieOpt = typer.Option(Tie.first, "--tie", help="Equal extremes: first, last or s
 SkipOpt = typer.Option(False, "--skip-inside/--no-skip-inside", help="Ignore inside bars (Williams' inside-day rule).")
 
 
-def _load(
-    settings_dir: Path | None,
-    store: str | None,
-    exchange: str | None,
-    symbol: str | None,
-    timeframe: str | None,
-    input_file: Path | None,
-    start: str | None,
-    end: str | None,
-) -> tuple[Candles, str]:
-    """Bars and a human name of their source; exactly one of --input or the series options."""
-    start_ms, end_ms = parse_time(start), parse_time(end)
+def _check_timeframe(timeframe: str | None) -> None:
+    """Unknown names fail here, before any bars are read (``None``: detect it from an --input file)."""
     if timeframe is not None and timeframe not in TIMEFRAMES:
         raise fail(f"unknown timeframe {timeframe!r}; use one of: {' '.join(TIMEFRAMES)}")
-    try:
-        if input_file is not None:
-            if exchange or symbol:
-                raise fail("use either --input FILE or --exchange/--symbol/--timeframe, not both")
-            return load_bars_file(input_file, start_ms, end_ms, timeframe), str(input_file)
-        if not (exchange and symbol and timeframe):
-            raise fail("name a stored series with --exchange, --symbol and --timeframe, or pass --input FILE")
-        bars = load_bars_store(settings_from(settings_dir, store), exchange, symbol, timeframe, start_ms, end_ms)
-        return bars, f"{exchange} {symbol} {timeframe}"
-    except BarsError as exc:
-        raise fail(str(exc)) from None
 
 
 def _compute(bars: Candles, params: PivotParams) -> PivotSet:
@@ -118,7 +97,8 @@ def compute(
     store: str | None = StoreOption,
 ) -> None:
     """Compute the pivots of every level; index/confirmed_at are bar positions in the selected range."""
-    bars, source = _load(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
+    _check_timeframe(timeframe)
+    bars, source = load_bars(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
     pivots = _compute(bars, _params(k, m, levels, tie, skip_inside))
     tf_ms = _tf_ms(bars)
     events = _events(pivots, bars, tf_ms)
@@ -158,7 +138,8 @@ def chart(
     """Draw candles, every pivot level, the confirmation lags and the current trend lines (PNG + HTML)."""
     if out.suffix.lower() != ".png":
         raise fail(f"--out must end in .png (got {out.name}); the HTML is written next to it")
-    bars, source = _load(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
+    _check_timeframe(timeframe)
+    bars, source = load_bars(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
     params = _params(k, m, levels, tie, skip_inside)
     pivots = _compute(bars, params)
     first = max(0, len(bars) - bars_shown)
@@ -192,8 +173,7 @@ def update(
     Pivots go to table ``pivots`` (never rewritten), the detector state to ``pivot_state``; positions count bars from
     the first bar the tracker saw. Run it after every import/download (e.g. from cron).
     """
-    if timeframe not in TIMEFRAMES:
-        raise fail(f"unknown timeframe {timeframe!r}; use one of: {' '.join(TIMEFRAMES)}")
+    _check_timeframe(timeframe)
     market = open_store(settings_from(data_dir, store))
     try:
         tracker = PivotTracker(_params(k, m, levels, tie, skip_inside))

@@ -11,6 +11,7 @@ Two ways to answer, same results:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -76,11 +77,8 @@ def asof_windows(
     reference_symbol: str | None = "BTC/USDT",
 ) -> dict[SeriesKey, Candles]:
     """Closed windows for every symbol (plus the reference symbol) and timeframe at time ``t``."""
-    if isinstance(source, AsOfCache):
-        return source.windows(exchange, symbols, timeframes, t, n, reference_symbol)
-    return {
-        key: closed_window(source, exchange, key[0], key[1], t, n) for key in series_keys(symbols, timeframes, reference_symbol)
-    }
+    window = source.closed_window if isinstance(source, AsOfCache) else partial(closed_window, source)
+    return {key: window(exchange, key[0], key[1], t, n) for key in series_keys(symbols, timeframes, reference_symbol)}
 
 
 class AsOfCache:
@@ -115,6 +113,5 @@ class AsOfCache:
         n: int,
         reference_symbol: str | None = "BTC/USDT",
     ) -> dict[SeriesKey, Candles]:
-        return {
-            key: self.closed_window(exchange, key[0], key[1], t, n) for key in series_keys(symbols, timeframes, reference_symbol)
-        }
+        """``asof_windows`` answered from memory."""
+        return asof_windows(self, exchange, symbols, timeframes, t, n, reference_symbol)

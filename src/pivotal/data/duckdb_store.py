@@ -24,16 +24,9 @@ import pyarrow as pa
 from pivotal.data import sql
 from pivotal.data.candles import Candles
 from pivotal.data.frames import depth_arrow, depth_frame
-from pivotal.data.gaps import find_gaps, missing_bars
-from pivotal.data.store import Gap, SeriesInfo
+from pivotal.data.sql_store import SeriesKey, SqlStore
 from pivotal.data.timeframes import timeframe_ms
 from pivotal.data.trades import Trades
-from pivotal.data.validation import (
-    validate_candles,
-    validate_depth_snapshot,
-    validate_depth_updates,
-    validate_trades,
-)
 
 _BATCH = "_pivotal_batch"
 # Stored bars the batch replaces (the ts range bound lets DuckDB skip row groups by their min/max).
@@ -41,7 +34,6 @@ _RANGE_DELETE = "DELETE FROM candle_bars WHERE series_id = ? AND ts BETWEEN ? AN
 _REPLACED_BARS_DELETE = f"{_RANGE_DELETE} AND ts IN (SELECT ts FROM {_BATCH})"
 _OVERLAP_SQL = "SELECT 1 FROM candle_bars WHERE series_id = ? AND ts BETWEEN ? AND ? LIMIT 1"
 _BARS_INSERT = f"INSERT INTO candle_bars (series_id, {sql.BAR_COLUMNS}) SELECT ?, {sql.BAR_COLUMNS} FROM {_BATCH}"
-SeriesKey = tuple[str, str, str]
 _FILE_LOCKS: dict[str, threading.RLock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()
 
@@ -59,7 +51,7 @@ def _file_lock(path: str) -> threading.RLock:
         return _FILE_LOCKS.setdefault(str(Path(path).resolve()), threading.RLock())
 
 
-class DuckDBStore:
+class DuckDBStore(SqlStore):
     """``MarketStore`` on a DuckDB file (``":memory:"`` for a throw-away store). One connection, serialised by a lock."""
 
     def __init__(self, path: str | Path) -> None:
@@ -109,25 +101,13 @@ class DuckDBStore:
         with self._lock:
             return self._con.sql(statement, params=list(params)).to_arrow_table()
 
-    def _series_id(self, key: SeriesKey) -> int | None:
-        """Integer id of a stored series (cached: ids never change), or None."""
-        if key not in self._series_ids:
-            rows = self._con.execute(sql.SERIES_ID_SQL, list(key)).fetchall()
-            if not rows:
-                return None
-            self._series_ids[key] = int(rows[0][0])
-        return self._series_ids[key]
-
     def _new_series_id(self, key: SeriesKey) -> int:
         """Allocate an id inside the caller's transaction (cached only after it commits)."""
         self._con.execute(sql.NEW_SERIES_SQL, list(key))
         return int(self._con.execute(sql.SERIES_ID_SQL, list(key)).fetchall()[0][0])
 
     # --- candles -------------------------------------------------------------------------------
-    def write_candles(self, candles: Candles, source: str = "") -> int:
-        validate_candles(candles, source)
-        if len(candles) == 0:
-            return 0
+    def _write_candles(self, candles: Candles) -> None:
         key = (candles.exchange, candles.symbol, candles.timeframe)
         with self._batch(candles.to_arrow()) as con:
             series_id = self._series_id(key) or self._new_series_id(key)
@@ -137,53 +117,14 @@ class DuckDBStore:
                 con.execute(_RANGE_DELETE if _without_holes(candles) else _REPLACED_BARS_DELETE, bounds)
             con.execute(_BARS_INSERT, [series_id])
         self._series_ids[key] = series_id
-        return len(candles)
 
-    def _bars(self, key: SeriesKey, statement: str, params: Sequence[Any]) -> Candles:
-        with self._lock:
-            series_id = self._series_id(key)
-            if series_id is None:
-                return Candles.empty(*key)
-            # execute().fetchnumpy(): ~6x less overhead than a relation + Arrow on small as-of windows.
-            columns = self._con.execute(statement, [series_id, *params]).fetchnumpy()
-        return Candles(
-            **{name: np.ascontiguousarray(values) for name, values in columns.items()},
-            exchange=key[0],
-            symbol=key[1],
-            timeframe=key[2],
-        )
-
-    def candles(self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None) -> Candles:
-        where, bounds = sql.range_filter(start, end)
-        return self._bars((exchange, symbol, timeframe), sql.BARS_SQL.format(where=where), bounds)
-
-    def tail(self, exchange: str, symbol: str, timeframe: str, end: int, n: int, start: int | None = None) -> Candles:
-        """The last ``n`` bars with ``start <= ts < end``, oldest first."""
-        lower = sql.NO_LOWER_BOUND if start is None else int(start)
-        return self._bars((exchange, symbol, timeframe), sql.TAIL_SQL, [lower, int(end), int(n)])
-
-    def last_ts(self, exchange: str, symbol: str, timeframe: str, before: int | None = None) -> int | None:
-        """Open time of the newest stored bar (with ``ts < before`` if given), or None."""
-        limit = 2**63 - 1 if before is None else int(before)
-        with self._lock:
-            series_id = self._series_id((exchange, symbol, timeframe))
-            value = None if series_id is None else self.query(sql.LAST_TS_SQL, [series_id, limit])[0][0]
-        return None if value is None else int(value)
-
-    def series(self) -> list[SeriesInfo]:
-        return [
-            SeriesInfo(ex, sym, tf, int(first), int(last), int(rows), missing_bars(int(first), int(last), int(rows), tf), int(g))
-            for ex, sym, tf, first, last, rows, g in self.query(sql.SERIES_SQL)
-        ]
-
-    def gaps(self, exchange: str, symbol: str, timeframe: str) -> list[Gap]:
-        return find_gaps(self.candles(exchange, symbol, timeframe).ts, timeframe)
+    def _fetch_bars(self, statement: str, params: Sequence[Any]) -> dict[str, np.ndarray]:
+        # execute().fetchnumpy(): ~6x less overhead than a relation + Arrow on small as-of windows.
+        columns = self._con.execute(statement, list(params)).fetchnumpy()
+        return {name: np.ascontiguousarray(values) for name, values in columns.items()}
 
     # --- trades and order book ---------------------------------------------------------------
-    def write_trades(self, trades: Trades, source: str = "") -> int:
-        validate_trades(trades, source)
-        if len(trades) == 0:
-            return 0
+    def _write_trades(self, trades: Trades) -> int:
         table = pa.table({name: getattr(trades, name) for name in ("ts", "trade_id", "price", "amount", "is_buyer_maker")})
         select = f"SELECT ?, ?, trade_id, ts, price, amount, is_buyer_maker FROM {_BATCH}"
         statement = sql.upsert("trades", (*sql.TRADE_KEY, *sql.TRADE_VALUES), sql.TRADE_KEY, sql.TRADE_VALUES, select)
@@ -195,38 +136,12 @@ class DuckDBStore:
         frame = self._arrow(statement, [exchange, symbol, *bounds]).to_pandas()
         return Trades.from_frame(frame, exchange, symbol)
 
-    def write_depth_snapshot(self, exchange: str, symbol: str, rows: pd.DataFrame, source: str = "") -> int:
-        validate_depth_snapshot(rows, source)
-        if len(rows) == 0:
-            return 0
-        select = f"SELECT ?, ?, {', '.join(sql.SNAPSHOT_ROW)} FROM {_BATCH}"
-        columns = ("exchange", "symbol", *sql.SNAPSHOT_ROW)
-        statement = sql.upsert("depth_snapshots", columns, sql.SNAPSHOT_KEY, sql.SNAPSHOT_VALUES, select)
-        return self._upsert_arrow(depth_arrow(rows, sql.SNAPSHOT_ROW), statement, [exchange, symbol])
+    def _write_depth(self, table: sql.DepthTable, exchange: str, symbol: str, rows: pd.DataFrame) -> int:
+        statement = table.upsert(", ".join(table.row), "?", _BATCH)
+        return self._upsert_arrow(depth_arrow(rows, table.row), statement, [exchange, symbol])
 
-    def write_depth_updates(self, exchange: str, symbol: str, rows: pd.DataFrame, source: str = "") -> int:
-        validate_depth_updates(rows, source)
-        if len(rows) == 0:
-            return 0
-        select = f"SELECT ?, ?, {', '.join(sql.UPDATE_ROW)} FROM {_BATCH}"
-        columns = ("exchange", "symbol", *sql.UPDATE_ROW)
-        statement = sql.upsert("depth_updates", columns, sql.UPDATE_KEY, sql.UPDATE_VALUES, select)
-        return self._upsert_arrow(depth_arrow(rows, sql.UPDATE_ROW), statement, [exchange, symbol])
-
-    def depth_snapshots(self, exchange: str, symbol: str) -> pd.DataFrame:
-        statement = (
-            f"SELECT {sql.SNAPSHOT_COLUMNS} FROM depth_snapshots WHERE exchange = ? AND symbol = ? "
-            "ORDER BY local_ts_ns, last_update_id, side, level"
-        )
-        return depth_frame(self._arrow(statement, [exchange, symbol]))
-
-    def depth_updates(self, exchange: str, symbol: str, start_ns: int | None = None, end_ns: int | None = None) -> pd.DataFrame:
-        where, bounds = sql.range_filter(start_ns, end_ns, column="local_ts_ns")
-        statement = (
-            f"SELECT {sql.UPDATE_COLUMNS} FROM depth_updates WHERE exchange = ? AND symbol = ?{where} "
-            "ORDER BY local_ts_ns, final_update_id, side, price"
-        )
-        return depth_frame(self._arrow(statement, [exchange, symbol, *bounds]))
+    def _read_depth(self, table: sql.DepthTable, exchange: str, symbol: str, where: str, bounds: list[int]) -> pd.DataFrame:
+        return depth_frame(self._arrow(table.select(", ".join(table.row), where), [exchange, symbol, *bounds]))
 
     # --- portable SQL for later layers -----------------------------------------------------------
     def execute(self, sql_text: str, params: Sequence[Any] = ()) -> None:

@@ -19,16 +19,9 @@ from psycopg import sql as pgsql
 
 from pivotal.data import pg_binary, sql
 from pivotal.data.candles import Candles
-from pivotal.data.gaps import find_gaps, missing_bars
-from pivotal.data.store import Gap, SeriesInfo
+from pivotal.data.sql_store import SeriesKey, SqlStore
 from pivotal.data.trades import Trades
-from pivotal.data.validation import (
-    OPTIONAL_DEPTH_COLUMNS,
-    validate_candles,
-    validate_depth_snapshot,
-    validate_depth_updates,
-    validate_trades,
-)
+from pivotal.data.validation import OPTIONAL_DEPTH_COLUMNS
 
 _BATCH = "_pivotal_batch"
 _BARS_UPSERT = sql.upsert(
@@ -39,7 +32,6 @@ _BARS_UPSERT = sql.upsert(
     f"SELECT %s, {sql.BAR_COLUMNS} FROM {_BATCH}",
 )
 _OVERLAP_SQL = "SELECT 1 FROM candle_bars WHERE series_id = %s AND ts BETWEEN %s AND %s LIMIT 1"
-SeriesKey = tuple[str, str, str]
 _CANDLE_KINDS = {"ts": "int64", "open": "float64", "high": "float64", "low": "float64", "close": "float64", "volume": "float64"}
 _TRADE_KINDS = {"ts": "int64", "trade_id": "int64", "price": "float64", "amount": "float64", "is_buyer_maker": "bool"}
 _CHUNK_INTERVAL_MS = 7 * 86_400_000
@@ -122,7 +114,7 @@ def _depth_frame(columns: dict[str, np.ndarray], row: Sequence[str]) -> pd.DataF
     return pd.DataFrame(data)
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """``MarketStore`` on one PostgreSQL schema (created if missing); unqualified SQL resolves to it via search_path."""
 
     def __init__(self, dsn: str, schema: str = "pivotal") -> None:
@@ -178,29 +170,11 @@ class PostgresStore:
             cur.execute(statement, list(params))
         return len(next(iter(columns.values())))
 
-    def _series_id(self, key: SeriesKey) -> int | None:
-        """Integer id of a stored series (cached: ids never change), or None."""
-        if key not in self._series_ids:
-            row = self._con.execute(to_pyformat(sql.SERIES_ID_SQL), list(key)).fetchone()
-            if row is None:
-                return None
-            self._series_ids[key] = int(row[0])
-        return self._series_ids[key]
-
     def _new_series_id(self, key: SeriesKey) -> int:
         """Allocate an id inside the caller's transaction (cached only after it commits)."""
         self._con.execute(to_pyformat(sql.NEW_SERIES_SQL), list(key))
         [(series_id,)] = self._con.execute(to_pyformat(sql.SERIES_ID_SQL), list(key)).fetchall()
         return int(series_id)
-
-    def _bars(self, key: SeriesKey, select: str, params: Sequence[Any]) -> Candles:
-        with self._lock:
-            series_id = self._series_id(key)
-            if series_id is None:
-                return Candles.empty(*key)
-            return Candles(
-                **self._copy_out(select, [series_id, *params], _CANDLE_KINDS), exchange=key[0], symbol=key[1], timeframe=key[2]
-            )
 
     def _copy_out(self, select: str, params: Sequence[Any], kinds: dict[str, str]) -> dict[str, np.ndarray]:
         statement = f"COPY ({to_pyformat(select)}) TO STDOUT (FORMAT BINARY)"
@@ -209,17 +183,13 @@ class PostgresStore:
         return pg_binary.decode(payload, kinds)
 
     # --- candles -------------------------------------------------------------------------------
-    def write_candles(self, candles: Candles, source: str = "") -> int:
-        validate_candles(candles, source)
-        if len(candles) == 0:
-            return 0
+    def _write_candles(self, candles: Candles) -> None:
         key = (candles.exchange, candles.symbol, candles.timeframe)
         columns = {name: np.asarray(getattr(candles, name), dtype=kind) for name, kind in _CANDLE_KINDS.items()}
         try:
             self._write_bars(key, columns, direct_if_new=True)
         except psycopg.errors.UniqueViolation:
             self._write_bars(key, columns, direct_if_new=False)  # a concurrent writer stored part of the range first
-        return len(candles)
 
     def _write_bars(self, key: SeriesKey, columns: dict[str, np.ndarray], direct_if_new: bool) -> None:
         """Upsert through a temp table; when no stored bar lies in the batch's time range, COPY straight into
@@ -236,37 +206,11 @@ class PostgresStore:
                 cur.execute(_BARS_UPSERT, [series_id])
         self._series_ids[key] = series_id
 
-    def candles(self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None) -> Candles:
-        where, bounds = sql.range_filter(start, end)
-        return self._bars((exchange, symbol, timeframe), sql.BARS_SQL.format(where=where), bounds)
-
-    def tail(self, exchange: str, symbol: str, timeframe: str, end: int, n: int, start: int | None = None) -> Candles:
-        """The last ``n`` bars with ``start <= ts < end``, oldest first."""
-        lower = sql.NO_LOWER_BOUND if start is None else int(start)
-        return self._bars((exchange, symbol, timeframe), sql.TAIL_SQL, [lower, int(end), int(n)])
-
-    def last_ts(self, exchange: str, symbol: str, timeframe: str, before: int | None = None) -> int | None:
-        """Open time of the newest stored bar (with ``ts < before`` if given), or None."""
-        limit = 2**63 - 1 if before is None else int(before)
-        with self._lock:
-            series_id = self._series_id((exchange, symbol, timeframe))
-            value = None if series_id is None else self.query(sql.LAST_TS_SQL, [series_id, limit])[0][0]
-        return None if value is None else int(value)
-
-    def series(self) -> list[SeriesInfo]:
-        return [
-            SeriesInfo(ex, sym, tf, int(first), int(last), int(rows), missing_bars(int(first), int(last), int(rows), tf), int(g))
-            for ex, sym, tf, first, last, rows, g in self.query(sql.SERIES_SQL)
-        ]
-
-    def gaps(self, exchange: str, symbol: str, timeframe: str) -> list[Gap]:
-        return find_gaps(self.candles(exchange, symbol, timeframe).ts, timeframe)
+    def _fetch_bars(self, statement: str, params: Sequence[Any]) -> dict[str, np.ndarray]:
+        return self._copy_out(statement, params, _CANDLE_KINDS)
 
     # --- trades and order book ---------------------------------------------------------------
-    def write_trades(self, trades: Trades, source: str = "") -> int:
-        validate_trades(trades, source)
-        if len(trades) == 0:
-            return 0
+    def _write_trades(self, trades: Trades) -> int:
         select = f"SELECT %s, %s, trade_id, ts, price, amount, is_buyer_maker FROM {_BATCH}"
         columns_order = (*sql.TRADE_KEY, *sql.TRADE_VALUES)
         values = tuple(name for name in sql.TRADE_VALUES if name not in self._trade_key)
@@ -280,40 +224,13 @@ class PostgresStore:
         columns = self._copy_out(select, [exchange, symbol, *bounds], _TRADE_KINDS)
         return Trades(**columns, exchange=exchange, symbol=symbol)
 
-    def _write_depth(self, table: str, row: Sequence[str], key: Sequence[str], values: Sequence[str], *args: Any) -> int:
-        exchange, symbol, rows = args
-        if len(rows) == 0:
-            return 0
-        select = f"SELECT %s, %s, {_depth_select_in(row)} FROM {_BATCH}"
-        statement = sql.upsert(table, ("exchange", "symbol", *row), key, values, select)
-        return self._copy_in_upsert(_depth_columns(rows, row), statement, [exchange, symbol])
+    def _write_depth(self, table: sql.DepthTable, exchange: str, symbol: str, rows: pd.DataFrame) -> int:
+        statement = table.upsert(_depth_select_in(table.row), "%s", _BATCH)
+        return self._copy_in_upsert(_depth_columns(rows, table.row), statement, [exchange, symbol])
 
-    def write_depth_snapshot(self, exchange: str, symbol: str, rows: pd.DataFrame, source: str = "") -> int:
-        validate_depth_snapshot(rows, source)
-        return self._write_depth(
-            "depth_snapshots", sql.SNAPSHOT_ROW, sql.SNAPSHOT_KEY, sql.SNAPSHOT_VALUES, exchange, symbol, rows
-        )
-
-    def write_depth_updates(self, exchange: str, symbol: str, rows: pd.DataFrame, source: str = "") -> int:
-        validate_depth_updates(rows, source)
-        return self._write_depth("depth_updates", sql.UPDATE_ROW, sql.UPDATE_KEY, sql.UPDATE_VALUES, exchange, symbol, rows)
-
-    def depth_snapshots(self, exchange: str, symbol: str) -> pd.DataFrame:
-        select = (
-            f"SELECT {_depth_select_out(sql.SNAPSHOT_ROW)} FROM depth_snapshots WHERE exchange = ? AND symbol = ? "
-            "ORDER BY local_ts_ns, last_update_id, side, level"
-        )
-        columns = self._copy_out(select, [exchange, symbol], _depth_kinds(sql.SNAPSHOT_ROW))
-        return _depth_frame(columns, sql.SNAPSHOT_ROW)
-
-    def depth_updates(self, exchange: str, symbol: str, start_ns: int | None = None, end_ns: int | None = None) -> pd.DataFrame:
-        where, bounds = sql.range_filter(start_ns, end_ns, column="local_ts_ns")
-        select = (
-            f"SELECT {_depth_select_out(sql.UPDATE_ROW)} FROM depth_updates WHERE exchange = ? AND symbol = ?{where} "
-            "ORDER BY local_ts_ns, final_update_id, side, price"
-        )
-        columns = self._copy_out(select, [exchange, symbol, *bounds], _depth_kinds(sql.UPDATE_ROW))
-        return _depth_frame(columns, sql.UPDATE_ROW)
+    def _read_depth(self, table: sql.DepthTable, exchange: str, symbol: str, where: str, bounds: list[int]) -> pd.DataFrame:
+        select = table.select(_depth_select_out(table.row), where)
+        return _depth_frame(self._copy_out(select, [exchange, symbol, *bounds], _depth_kinds(table.row)), table.row)
 
     # --- portable SQL for later layers -----------------------------------------------------------
     def execute(self, sql_text: str, params: Sequence[Any] = ()) -> None:

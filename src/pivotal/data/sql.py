@@ -9,6 +9,7 @@ by later layers can keep saying ``FROM candles WHERE symbol = ?``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pivotal.data.timeframes import TIMEFRAMES
 
@@ -110,8 +111,30 @@ UPDATE_ROW = (
     "price",
     "qty",
 )
-SNAPSHOT_COLUMNS = ", ".join(SNAPSHOT_ROW)
-UPDATE_COLUMNS = ", ".join(UPDATE_ROW)
+
+
+@dataclass(frozen=True)
+class DepthTable:
+    """One order-book table: the stored row, the upsert key, the values an upsert replaces and the read order."""
+
+    name: str
+    row: tuple[str, ...]
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    order: str
+
+    def upsert(self, select_row: str, mark: str, batch: str) -> str:
+        """Upsert from the temp table ``batch``: exchange and symbol as parameters (``mark``), then ``select_row``."""
+        select = f"SELECT {mark}, {mark}, {select_row} FROM {batch}"
+        return upsert(self.name, ("exchange", "symbol", *self.row), self.key, self.values, select)
+
+    def select(self, columns: str, where: str) -> str:
+        """Rows of one exchange and symbol (``?`` placeholders), in the table's order."""
+        return f"SELECT {columns} FROM {self.name} WHERE exchange = ? AND symbol = ?{where} ORDER BY {self.order}"
+
+
+SNAPSHOTS = DepthTable("depth_snapshots", SNAPSHOT_ROW, SNAPSHOT_KEY, SNAPSHOT_VALUES, "local_ts_ns, last_update_id, side, level")
+UPDATES = DepthTable("depth_updates", UPDATE_ROW, UPDATE_KEY, UPDATE_VALUES, "local_ts_ns, final_update_id, side, price")
 
 BARS_SQL = f"SELECT {BAR_COLUMNS} FROM candle_bars WHERE series_id = ?{{where}} ORDER BY ts"
 LAST_TS_SQL = "SELECT MAX(ts) FROM candle_bars WHERE series_id = ? AND ts < ?"

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pivotal.data import sql, validation
 from pivotal.data.candles import Candles
 from pivotal.data.importers.base import (
     Batch,
@@ -26,18 +27,9 @@ from pivotal.data.trades import Trades
 
 CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 TRADE_COLUMNS = ("timestamp", "trade_id", "price", "qty", "is_buyer_maker")
-SNAPSHOT_COLUMNS = ("local_ts_ns", "event_ts_ms", "last_update_id", "side", "level", "price", "qty")
-UPDATE_COLUMNS = (
-    "local_ts_ns",
-    "event_ts_ms",
-    "transaction_ts_ms",
-    "first_update_id",
-    "final_update_id",
-    "prev_final_update_id",
-    "side",
-    "price",
-    "qty",
-)
+# The shared order-book files hold exactly the columns the store keeps (snapshot files have no transaction time).
+SNAPSHOT_COLUMNS = validation.SNAPSHOT_COLUMNS
+UPDATE_COLUMNS = sql.UPDATE_ROW
 
 
 def is_shared_file(path: Path) -> bool:

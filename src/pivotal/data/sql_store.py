@@ -1,0 +1,126 @@
+"""What both SQL backends of the ``MarketStore`` share: the SQL and the result handling, written once.
+
+Only moving rows in and out differs (DuckDB: Arrow/numpy; PostgreSQL: binary COPY), so a backend supplies
+``_write_candles`` / ``_write_trades`` (validated, non-empty batches), ``_fetch_bars`` (run a bar SELECT, return its
+columns as numpy arrays), ``_write_depth`` / ``_read_depth`` (one order-book table) and ``query`` (portable SQL with
+``?`` placeholders). Validation, empty batches and the candle queries are handled here, once.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pivotal.data import sql
+from pivotal.data.candles import Candles
+from pivotal.data.gaps import find_gaps, missing_bars
+from pivotal.data.store import Gap, SeriesInfo
+from pivotal.data.trades import Trades
+from pivotal.data.validation import validate_candles, validate_depth_snapshot, validate_depth_updates, validate_trades
+
+SeriesKey = tuple[str, str, str]
+
+
+class SqlStore(ABC):
+    """Base of ``DuckDBStore`` and ``PostgresStore``: the write entry points, candle reads and order-book reads."""
+
+    _lock: threading.RLock
+    _series_ids: dict[SeriesKey, int]
+
+    @abstractmethod
+    def _write_candles(self, candles: Candles) -> None:
+        """Upsert one validated, non-empty series batch in one transaction."""
+
+    @abstractmethod
+    def _write_trades(self, trades: Trades) -> int:
+        """Upsert validated, non-empty trades in one transaction; returns rows written."""
+
+    @abstractmethod
+    def _fetch_bars(self, statement: str, params: Sequence[Any]) -> dict[str, np.ndarray]:
+        """The columns ts, open, high, low, close, volume of a bar SELECT (``?`` placeholders)."""
+
+    @abstractmethod
+    def _write_depth(self, table: sql.DepthTable, exchange: str, symbol: str, rows: pd.DataFrame) -> int:
+        """Upsert validated rows of one order-book table in one transaction; returns rows written."""
+
+    @abstractmethod
+    def _read_depth(self, table: sql.DepthTable, exchange: str, symbol: str, where: str, bounds: list[int]) -> pd.DataFrame:
+        """Rows of one order-book table (``where``: extra ``AND`` clauses with ``?`` placeholders for ``bounds``)."""
+
+    @abstractmethod
+    def query(self, sql_text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Portable SQL (``?`` placeholders) -> all rows."""
+
+    def _series_id(self, key: SeriesKey) -> int | None:
+        """Integer id of a stored series (cached: ids never change), or None."""
+        if key not in self._series_ids:
+            rows = self.query(sql.SERIES_ID_SQL, list(key))
+            if not rows:
+                return None
+            self._series_ids[key] = int(rows[0][0])
+        return self._series_ids[key]
+
+    def write_candles(self, candles: Candles, source: str = "") -> int:
+        validate_candles(candles, source)
+        if len(candles):
+            self._write_candles(candles)
+        return len(candles)
+
+    def write_trades(self, trades: Trades, source: str = "") -> int:
+        validate_trades(trades, source)
+        return self._write_trades(trades) if len(trades) else 0
+
+    def _bars(self, key: SeriesKey, statement: str, params: Sequence[Any]) -> Candles:
+        """Bars of one series: ``statement`` takes the series id first, then ``params``."""
+        with self._lock:
+            series_id = self._series_id(key)
+            if series_id is None:
+                return Candles.empty(*key)
+            columns = self._fetch_bars(statement, [series_id, *params])
+        return Candles(**columns, exchange=key[0], symbol=key[1], timeframe=key[2])
+
+    def candles(self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None) -> Candles:
+        where, bounds = sql.range_filter(start, end)
+        return self._bars((exchange, symbol, timeframe), sql.BARS_SQL.format(where=where), bounds)
+
+    def tail(self, exchange: str, symbol: str, timeframe: str, end: int, n: int, start: int | None = None) -> Candles:
+        """The last ``n`` bars with ``start <= ts < end``, oldest first."""
+        lower = sql.NO_LOWER_BOUND if start is None else int(start)
+        return self._bars((exchange, symbol, timeframe), sql.TAIL_SQL, [lower, int(end), int(n)])
+
+    def last_ts(self, exchange: str, symbol: str, timeframe: str, before: int | None = None) -> int | None:
+        """Open time of the newest stored bar (with ``ts < before`` if given), or None."""
+        limit = 2**63 - 1 if before is None else int(before)
+        with self._lock:
+            series_id = self._series_id((exchange, symbol, timeframe))
+            value = None if series_id is None else self.query(sql.LAST_TS_SQL, [series_id, limit])[0][0]
+        return None if value is None else int(value)
+
+    def series(self) -> list[SeriesInfo]:
+        return [
+            SeriesInfo(ex, sym, tf, int(first), int(last), int(rows), missing_bars(int(first), int(last), int(rows), tf), int(g))
+            for ex, sym, tf, first, last, rows, g in self.query(sql.SERIES_SQL)
+        ]
+
+    def gaps(self, exchange: str, symbol: str, timeframe: str) -> list[Gap]:
+        return find_gaps(self.candles(exchange, symbol, timeframe).ts, timeframe)
+
+    def write_depth_snapshot(self, exchange: str, symbol: str, rows: pd.DataFrame, source: str = "") -> int:
+        validate_depth_snapshot(rows, source)
+        return self._write_depth(sql.SNAPSHOTS, exchange, symbol, rows) if len(rows) else 0
+
+    def write_depth_updates(self, exchange: str, symbol: str, rows: pd.DataFrame, source: str = "") -> int:
+        validate_depth_updates(rows, source)
+        return self._write_depth(sql.UPDATES, exchange, symbol, rows) if len(rows) else 0
+
+    def depth_snapshots(self, exchange: str, symbol: str) -> pd.DataFrame:
+        return self._read_depth(sql.SNAPSHOTS, exchange, symbol, "", [])
+
+    def depth_updates(self, exchange: str, symbol: str, start_ns: int | None = None, end_ns: int | None = None) -> pd.DataFrame:
+        where, bounds = sql.range_filter(start_ns, end_ns, column="local_ts_ns")
+        return self._read_depth(sql.UPDATES, exchange, symbol, where, bounds)
