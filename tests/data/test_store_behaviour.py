@@ -264,3 +264,14 @@ def test_postgres_direct_copy_falls_back_to_merge_on_a_key_clash(monkeypatch: py
         monkeypatch.setattr(postgres_store, "_OVERLAP_SQL", blind)  # the check sees no stored bar
         pg.write_candles(hand_candles([2, 3], close=200.0))
         assert pg.candles("test", "X/Y", "1h").close.tolist() == [100.0, 100.0, 200.0, 200.0]
+
+
+def test_duckdb_file_from_an_incompatible_schema_is_refused_clearly(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE candles (exchange TEXT, symbol TEXT)")  # the pre-release layout: a table, not a view
+    con.close()
+    with pytest.raises(RuntimeError, match=r"old\.duckdb was written by an incompatible pivotal version.*import the data again"):
+        duckdb_store.DuckDBStore(path)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from pivotal.data.duckdb_store import DuckDBStore
-from pivotal.data.postgres_store import PostgresStore
+from pivotal.data.store import MarketStore
 from pivotal.optimize.configs import (
     CIRCUIT_BREAKER_DEFAULTS,
     ConfigurationRepository,
@@ -22,22 +18,7 @@ from pivotal.optimize.configs import (
 )
 from pivotal.optimize.jobs import JobService, JobStatus
 
-POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DuckDBStore | PostgresStore]:
-    if request.param == "duckdb":
-        s = DuckDBStore(tmp_path / "configs.duckdb")
-        yield s
-        s.close()
-        return
-    pg = PostgresStore(POSTGRES_DSN, f"h6_configs_{uuid.uuid4().hex[:10]}")
-    try:
-        yield pg
-    finally:
-        pg.drop_schema()
-        pg.close()
+# `store` is the root conftest fixture: each test runs on DuckDB and on PostgreSQL (throw-away schema).
 
 
 @pytest.mark.parametrize(
@@ -75,7 +56,7 @@ def config(cid: str = "c1", job_id: str | None = "job1", sharpe: float = 1.2) ->
     )
 
 
-def test_configuration_round_trip_and_upsert(store: DuckDBStore | PostgresStore) -> None:
+def test_configuration_round_trip_and_upsert(store: MarketStore) -> None:
     repo = ConfigurationRepository(store)
     repo.save(config())
     got = repo.get("c1")
@@ -121,7 +102,7 @@ def test_export_template_is_json_with_circuit_breakers() -> None:
     )
 
 
-def test_job_service_lifecycle(store: DuckDBStore | PostgresStore) -> None:
+def test_job_service_lifecycle(store: MarketStore) -> None:
     seen: list[float] = []
 
     def runner(job_id: str, spec: dict, progress) -> list[TrainedConfiguration]:
@@ -145,7 +126,7 @@ def test_job_service_lifecycle(store: DuckDBStore | PostgresStore) -> None:
         service.status("zz")
 
 
-def test_failed_job_records_the_error_and_can_be_rerun(store: DuckDBStore | PostgresStore) -> None:
+def test_failed_job_records_the_error_and_can_be_rerun(store: MarketStore) -> None:
     attempts: list[int] = []
 
     def flaky(job_id: str, spec: dict, progress) -> list[TrainedConfiguration]:

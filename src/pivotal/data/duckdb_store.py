@@ -61,10 +61,24 @@ class DuckDBStore(SqlStore):
         self._con = duckdb.connect(self.path)
         self._lock = _file_lock(self.path)
         self._series_ids: dict[SeriesKey, int] = {}
-        with self._transaction():
-            for statement in sql.ddl(bar_pk=False):
-                self._con.execute(statement)
-            self._con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [sql.SCHEMA_VERSION])
+        try:
+            with self._transaction():
+                for statement in sql.ddl(bar_pk=False):
+                    self._con.execute(statement)
+                self._con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [sql.SCHEMA_VERSION])
+                stored = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except duckdb.CatalogException as exc:
+            self._con.close()
+            raise RuntimeError(self._incompatible(f"its tables do not match ({exc})")) from None
+        if stored is None or stored[0] != sql.SCHEMA_VERSION:
+            self._con.close()
+            raise RuntimeError(self._incompatible(f"schema version {stored and stored[0]!r}, expected {sql.SCHEMA_VERSION!r}"))
+
+    def _incompatible(self, why: str) -> str:
+        return (
+            f"{self.path} was written by an incompatible pivotal version: {why}. "
+            "Move the file aside (or point PIVOTAL_DATA_DIR elsewhere) and import the data again."
+        )
 
     def __repr__(self) -> str:
         return f"DuckDBStore({self.path!r})"
