@@ -1,7 +1,88 @@
-"""`pivotal models ...`."""
+"""`pivotal models list|show|delete`: the checkpoints kept under <data_dir>/models."""
 
 from __future__ import annotations
 
-import typer
+import json
+from dataclasses import asdict
+from pathlib import Path
 
-app = typer.Typer(help="models commands.", no_args_is_help=True)
+import typer
+from rich.table import Table
+
+from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
+from pivotal.training.checkpoints import CheckpointManager
+
+app = typer.Typer(help="Trained model checkpoints: list, show, delete.", no_args_is_help=True)
+
+
+def _manager(data_dir: Path | None, store: str | None) -> CheckpointManager:
+    return CheckpointManager(settings_from(data_dir, store).data_dir / "models")
+
+
+def _iso_ms(ms: object) -> str:
+    import numpy as np
+
+    return str(np.datetime64(int(ms), "ms").astype("datetime64[m]")) if isinstance(ms, int) else "?"
+
+
+@app.command("list")
+def list_models(
+    name: str | None = typer.Argument(None, help="Only this model name."),
+    data_dir: Path | None = DataDirOption,
+    store: str | None = StoreOption,
+) -> None:
+    """Every kept checkpoint, best first per model name."""
+    infos = _manager(data_dir, store).list(name)
+    if not infos:
+        console.print("no checkpoints yet: train one with `pivotal train --model cnn --symbol BTC/USDT ...`")
+        return
+    table = Table("name", "id", "type", "metric", "data", "commit", "created")
+    for info in infos:
+        span = info.data_span
+        period = f"{_iso_ms(span.get('start'))}→{_iso_ms(span.get('end'))}"
+        data = f"{span.get('symbol', '?')} {','.join(span.get('timeframes', []))} {period}"
+        table.add_row(
+            info.name,
+            info.id,
+            info.model_type,
+            f"{info.metric_name}={info.metric:.4f}",
+            data,
+            (info.commit or "-")[:10],
+            info.created[:19],
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="NAME (its best checkpoint) or NAME/ID."),
+    data_dir: Path | None = DataDirOption,
+    store: str | None = StoreOption,
+) -> None:
+    """All metadata of one checkpoint as JSON."""
+    try:
+        info = _manager(data_dir, store).resolve(ref)
+    except KeyError as exc:
+        raise fail(str(exc.args[0])) from None
+    typer.echo(json.dumps(asdict(info), indent=2, sort_keys=True))
+
+
+@app.command("delete")
+def delete(
+    ref: str = typer.Argument(..., help="NAME (all its checkpoints) or NAME/ID (one)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    data_dir: Path | None = DataDirOption,
+    store: str | None = StoreOption,
+) -> None:
+    """Delete checkpoints."""
+    manager = _manager(data_dir, store)
+    try:
+        targets = [manager.resolve(ref)] if "/" in ref else manager.list(ref)
+        if not targets:
+            raise KeyError(f"no checkpoints for model {ref!r}")
+        if not yes and not typer.confirm(f"delete {len(targets)} checkpoint(s) of {ref}?"):
+            raise typer.Exit(1)
+        deleted = manager.delete(ref)
+    except KeyError as exc:
+        raise fail(str(exc.args[0])) from None
+    console.print(f"deleted {len(deleted)} checkpoint(s): {', '.join(f'{i.name}/{i.id}' for i in deleted)}")

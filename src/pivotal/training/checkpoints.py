@@ -1,0 +1,180 @@
+"""Checkpoints: keep the best N per model name by a validation metric, with metadata, written atomically.
+
+Layout under ``root`` (default ``<data_dir>/models``)::
+
+    <name>/<id>.pt     weights + config (``Model.save``)
+    <name>/<id>.json   metadata: model, config, data span, metric, git commit, time
+
+Each file is written to a temporary name in the same folder and renamed into place (``os.replace`` is atomic on
+POSIX), weights first and metadata last: a checkpoint exists once its ``.json`` does, so a crash mid-save leaves
+no half checkpoint visible (only a ``.tmp`` file that the next save of that model sweeps away).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pivotal.models.protocol import Model, config_to_dict
+
+DEFAULT_KEEP = 5
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """Metadata of one stored checkpoint. ``data_span``: exchange, symbol, timeframes, start/end (epoch ms)."""
+
+    name: str
+    id: str
+    model_type: str
+    metric_name: str
+    metric: float
+    higher_is_better: bool
+    config: dict[str, Any]
+    data_span: dict[str, Any]
+    commit: str | None
+    created: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rank_key(self) -> float:
+        """Smaller is better for sorting."""
+        return -self.metric if self.higher_is_better else self.metric
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree the code runs from, or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _atomic_write_bytes(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _check_name(name: str) -> None:
+    if not name or "/" in name or name.startswith(".") or name != name.strip():
+        raise ValueError(f"invalid model name {name!r}: use letters, digits, '-', '_' (no '/' or leading '.')")
+
+
+class CheckpointManager:
+    def __init__(self, root: Path, keep: int = DEFAULT_KEEP) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1 (got {keep})")
+        self.root = Path(root)
+        self.keep = keep
+
+    # --- writing ------------------------------------------------------------------------------------
+    def save(
+        self,
+        model: Model,
+        metric_name: str,
+        metric: float,
+        higher_is_better: bool,
+        data_span: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> CheckpointInfo:
+        """Store ``model`` and drop the worst checkpoints beyond ``keep`` (possibly the new one itself)."""
+        _check_name(model.name)
+        folder = self.root / model.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        now = datetime.now(UTC)
+        ckpt_id = f"{now:%Y%m%dT%H%M%S%f}"
+        info = CheckpointInfo(
+            name=model.name,
+            id=ckpt_id,
+            model_type=model.model_type,
+            metric_name=metric_name,
+            metric=float(metric),
+            higher_is_better=higher_is_better,
+            config=json.loads(json.dumps(config_to_dict(model.config))) if hasattr(model, "config") else {},
+            data_span=dict(data_span),
+            commit=git_commit(),
+            created=now.isoformat(),
+            extra=dict(extra or {}),
+        )
+        _atomic_write_bytes(folder / f"{ckpt_id}.pt", model.save)
+        text = json.dumps(asdict(info), indent=2, sort_keys=True, default=str)
+        _atomic_write_bytes(folder / f"{ckpt_id}.json", lambda p: p.write_text(text))
+        self._rotate(model.name)
+        return info
+
+    def _rotate(self, name: str) -> None:
+        for info in self.list(name)[self.keep :]:
+            self._remove(info)
+
+    def _remove(self, info: CheckpointInfo) -> None:
+        folder = self.root / info.name
+        (folder / f"{info.id}.json").unlink(missing_ok=True)  # metadata first: never a listed checkpoint without weights
+        (folder / f"{info.id}.pt").unlink(missing_ok=True)
+
+    # --- reading ------------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and any(p.glob("*.json")))
+
+    def list(self, name: str | None = None) -> list[CheckpointInfo]:
+        """Checkpoints of ``name`` best first (all models, grouped by name, when ``name`` is None)."""
+        if name is None:
+            return [info for n in self.names() for info in self.list(n)]
+        folder = self.root / name
+        infos = [CheckpointInfo(**json.loads(p.read_text())) for p in folder.glob("*.json")] if folder.exists() else []
+        return sorted(infos, key=lambda i: (i.rank_key(), i.id))
+
+    def weights_path(self, info: CheckpointInfo) -> Path:
+        return self.root / info.name / f"{info.id}.pt"
+
+    def best(self, name: str) -> CheckpointInfo | None:
+        infos = self.list(name)
+        return infos[0] if infos else None
+
+    def load_best(self, name: str) -> Any:
+        """The best checkpoint of ``name`` as a ready model (what a runtime loads at start).
+
+        Training never warm-starts from it: the best checkpoint has seen recent data that earlier walk-forward
+        test windows cover, so reusing it there would leak.
+        """
+        from pivotal.models.registry import load_model
+
+        return load_model(self.weights_path(self.resolve(name)))
+
+    def resolve(self, ref: str) -> CheckpointInfo:
+        """``name`` → its best checkpoint; ``name/id`` → that one. The error lists what exists."""
+        name, _, ckpt_id = ref.partition("/")
+        infos = self.list(name)
+        if not infos:
+            raise KeyError(f"no checkpoints for model {name!r} under {self.root}; have: {', '.join(self.names()) or 'none'}")
+        if not ckpt_id:
+            return infos[0]
+        for info in infos:
+            if info.id == ckpt_id:
+                return info
+        raise KeyError(f"model {name!r} has no checkpoint {ckpt_id!r}; have: {', '.join(i.id for i in infos)}")
+
+    def delete(self, ref: str) -> list[CheckpointInfo]:
+        """Delete one checkpoint (``name/id``) or every checkpoint of a model (``name``); returns what was deleted."""
+        name, _, ckpt_id = ref.partition("/")
+        targets = [self.resolve(ref)] if ckpt_id else self.list(name)
+        if not targets:
+            raise KeyError(f"no checkpoints for model {name!r} under {self.root}")
+        for info in targets:
+            self._remove(info)
+        folder = self.root / name
+        if not ckpt_id and folder.exists():
+            shutil.rmtree(folder)
+        return targets

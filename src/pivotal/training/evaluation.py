@@ -1,0 +1,252 @@
+"""Honest evaluation: model vs naive baselines on out-of-sample data, with bootstrap confidence intervals.
+
+Baselines are fitted on the *training* labels of the same fold only:
+
+- **majority**: the most frequent training class (kinds, actions); the training median (price/bars offsets).
+- **persistence**: the direction of the last pivot confirmed by t continues — last pivot a low → next pivot a high
+  and action BUY; last a high → next a low and SELL; no pivot yet → majority / HOLD. (Regressions have none.)
+- **random**: classes drawn with the training frequencies; regressions drawn from the training values (seeded).
+
+Confidence intervals: percentile moving-block bootstrap (blocks keep the serial correlation of neighbouring
+samples; ``block=1`` is the plain bootstrap). ``delta`` rows give model − baseline on the *same* resamples.
+Trading policies (DQN) are compared with buy-and-hold and flat on per-step log returns after fees and slippage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from pivotal.models.dqn import POSITIONS
+from pivotal.models.protocol import ACTIONS
+from pivotal.training.dataset import SampleSet
+
+BUY, SELL, HOLD = (ACTIONS.index(a) for a in ("BUY", "SELL", "HOLD"))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    low: float
+    high: float
+    n: int
+
+    def fmt(self, digits: int = 3) -> str:
+        return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+
+
+@dataclass(frozen=True)
+class Row:
+    target: str  # e.g. "kind L1", "action", "price L2"
+    metric: str  # accuracy | f1 | mae | total_return | sharpe
+    estimator: str  # model | majority | persistence | random | buy_and_hold | flat | delta vs X
+    estimate: Estimate
+
+
+# --------------------------------------------------------------------------------------------- metrics
+
+
+def accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(y == p)) if len(y) else float("nan")
+
+
+def macro_f1(y: np.ndarray, p: np.ndarray, n_classes: int) -> float:
+    """Mean F1 over the classes present in ``y`` or ``p`` (absent classes would add a meaningless 0 or 1)."""
+    scores = []
+    for c in range(n_classes):
+        tp = np.sum((p == c) & (y == c))
+        fp = np.sum((p == c) & (y != c))
+        fn = np.sum((p != c) & (y == c))
+        if tp + fp + fn == 0:
+            continue
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def mae(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(np.abs(y - p))) if len(y) else float("nan")
+
+
+# ------------------------------------------------------------------------------------------- bootstrap
+
+
+def block_indices(n: int, block: int, rng: np.random.Generator) -> np.ndarray:
+    """One moving-block resample of ``range(n)``: ceil(n / block) random blocks, trimmed to n."""
+    block = max(1, min(block, n))
+    starts = rng.integers(0, n - block + 1, size=-(-n // block))
+    return (starts[:, None] + np.arange(block)[None, :]).ravel()[:n]
+
+
+def bootstrap(
+    metric: Callable[[np.ndarray], float], n: int, n_boot: int = 1000, block: int = 1, alpha: float = 0.05, seed: int = 0
+) -> Estimate:
+    """Percentile CI of ``metric(rows)``; ``metric`` receives an index array into the evaluated samples."""
+    if n == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0)
+    rng = np.random.default_rng(seed)
+    values = np.array([metric(block_indices(n, block, rng)) for _ in range(n_boot)])
+    values = values[np.isfinite(values)]
+    point = metric(np.arange(n))
+    if len(values) == 0:
+        return Estimate(point, float("nan"), float("nan"), n)
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return Estimate(float(point), float(low), float(high), n)
+
+
+# ------------------------------------------------------------------------------------------- baselines
+
+
+def majority(train_y: np.ndarray, default: int) -> int:
+    known = train_y[train_y >= 0]
+    return int(np.bincount(known).argmax()) if len(known) else default
+
+
+def class_baselines(
+    train_y: np.ndarray, persistence: np.ndarray, n_classes: int, n: int, rng: np.random.Generator, default: int
+) -> dict[str, np.ndarray]:
+    """Predictions of the three classification baselines for n test samples (``persistence`` precomputed)."""
+    mode = majority(train_y, default)
+    known = train_y[train_y >= 0]
+    freq = np.bincount(known, minlength=n_classes) / len(known) if len(known) else np.full(n_classes, 1.0 / n_classes)
+    return {
+        "majority": np.full(n, mode, np.int64),
+        "persistence": np.where(persistence >= 0, persistence, mode).astype(np.int64),
+        "random": rng.choice(n_classes, size=n, p=freq).astype(np.int64),
+    }
+
+
+def persistence_kind(last_kind: np.ndarray) -> np.ndarray:
+    """Next pivot kind = the opposite of the last confirmed one (0 H, 1 L; -1 stays -1)."""
+    return np.where(last_kind >= 0, 1 - last_kind, -1)
+
+
+def persistence_action(last_kind: np.ndarray) -> np.ndarray:
+    """Last confirmed pivot a low → BUY, a high → SELL, none → HOLD."""
+    return np.where(last_kind == 1, BUY, np.where(last_kind == 0, SELL, HOLD))
+
+
+# ------------------------------------------------------------------------------------ supervised models
+
+
+@dataclass(frozen=True)
+class Predictions:
+    kind: np.ndarray  # int64 [N, levels]
+    price: np.ndarray  # float [N, levels]  ln(price / close)
+    bars: np.ndarray  # float [N, levels]
+    action: np.ndarray  # int64 [N]
+
+
+def _class_rows(
+    target: str, y: np.ndarray, preds: dict[str, np.ndarray], n_classes: int, n_boot: int, block: int, seed: int
+) -> list[Row]:
+    rows = []
+    m = preds["model"]
+    for name, fn in (("accuracy", accuracy), ("f1", lambda a, b: macro_f1(a, b, n_classes))):
+        for est, p in preds.items():
+            rows.append(Row(target, name, est, bootstrap(lambda i, p=p, fn=fn: fn(y[i], p[i]), len(y), n_boot, block, seed=seed)))
+        for est, p in preds.items():
+            if est == "model":
+                continue
+            delta = bootstrap(lambda i, p=p, fn=fn: fn(y[i], m[i]) - fn(y[i], p[i]), len(y), n_boot, block, seed=seed)
+            rows.append(Row(target, name, f"delta vs {est}", delta))
+    return rows
+
+
+def _regression_rows(target: str, y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int, block: int, seed: int) -> list[Row]:
+    rows = [
+        Row(target, "mae", est, bootstrap(lambda i, p=p: mae(y[i], p[i]), len(y), n_boot, block, seed=seed))
+        for est, p in preds.items()
+    ]
+    m = preds["model"]
+    for est, p in preds.items():
+        if est != "model":
+            delta = bootstrap(lambda i, p=p: mae(y[i], m[i]) - mae(y[i], p[i]), len(y), n_boot, block, seed=seed)
+            rows.append(Row(target, "mae", f"delta vs {est}", delta))
+    return rows
+
+
+def evaluate_supervised(
+    pred: Predictions, test: SampleSet, train: SampleSet, n_boot: int = 500, block: int = 24, seed: int = 0
+) -> list[Row]:
+    """Rows for every level's kind (accuracy, F1), price and bars (MAE), and the action (accuracy, F1).
+
+    ``test`` must carry its true labels (evaluate after the fact); ``train`` the labels the model was trained on.
+    """
+    rng = np.random.default_rng(seed)
+    rows: list[Row] = []
+    for lv in range(test.levels):
+        known = test.kind[:, lv] >= 0
+        y = test.kind[known, lv]
+        base = class_baselines(train.kind[:, lv], persistence_kind(test.last_kind[known, lv]), 2, len(y), rng, 0)
+        rows += _class_rows(f"kind L{lv + 1}", y, {"model": pred.kind[known, lv], **base}, 2, n_boot, block, seed)
+        for field, label in (("price", "price"), ("bars", "bars")):
+            truth, train_vals = getattr(test, field)[:, lv], getattr(train, field)[:, lv]
+            ok = np.isfinite(truth)
+            train_vals = train_vals[np.isfinite(train_vals)]
+            if not ok.any() or len(train_vals) == 0:
+                continue
+            reg = {
+                "model": getattr(pred, field)[ok, lv],
+                "majority": np.full(int(ok.sum()), float(np.median(train_vals))),
+                "random": rng.choice(train_vals, size=int(ok.sum())),
+            }
+            rows += _regression_rows(f"{label} L{lv + 1}", truth[ok], reg, n_boot, block, seed)
+    known = test.action >= 0
+    y = test.action[known]
+    action_level = min(2, test.levels) - 1  # labels.py default action level 2
+    base = class_baselines(train.action, persistence_action(test.last_kind[known, action_level]), 3, len(y), rng, HOLD)
+    rows += _class_rows("action", y, {"model": pred.action[known], **base}, 3, n_boot, block, seed)
+    return rows
+
+
+# ------------------------------------------------------------------------------------ trading policies
+
+
+def step_returns(positions: np.ndarray, close: np.ndarray, fee: float, slippage: float) -> np.ndarray:
+    """Per-step log return of holding ``positions[t]`` from close[t] to close[t+1], minus (fee + slippage) per unit
+    of position change at t (starting flat). Length ``len(close) - 1``."""
+    positions = np.asarray(positions, np.float64)[: len(close) - 1]
+    moves = np.log(close[1:] / close[:-1])
+    turnover = np.abs(np.diff(np.r_[0.0, positions]))
+    return positions * moves - (fee + slippage) * turnover
+
+
+def sharpe(returns: np.ndarray) -> float:
+    sd = float(np.std(returns))
+    return float(np.mean(returns) / sd * np.sqrt(len(returns))) if sd > 0 else 0.0
+
+
+def evaluate_policy(
+    actions: np.ndarray, close: np.ndarray, fee: float, slippage: float, n_boot: int = 500, block: int = 24, seed: int = 0
+) -> tuple[list[Row], dict[str, np.ndarray]]:
+    """Total log return and Sharpe (per-period × √n) of the policy vs buy-and-hold and flat, all after costs.
+
+    Returns the rows and the per-step return series (for equity plots).
+    """
+    series = {
+        "model": step_returns(POSITIONS[np.asarray(actions, np.int64)], close, fee, slippage),
+        "buy_and_hold": step_returns(np.ones(len(close)), close, fee, slippage),
+        "flat": np.zeros(max(len(close) - 1, 0)),
+    }
+    rows: list[Row] = []
+    for est, r in series.items():
+        rows.append(
+            Row(
+                "policy", "total_log_return", est, bootstrap(lambda i, r=r: float(np.sum(r[i])), len(r), n_boot, block, seed=seed)
+            )
+        )
+        rows.append(Row("policy", "sharpe", est, bootstrap(lambda i, r=r: sharpe(r[i]), len(r), n_boot, block, seed=seed)))
+    positions = POSITIONS[np.asarray(actions, np.int64)][: max(len(close) - 1, 0)]
+    changes = float(np.count_nonzero(np.diff(np.r_[0.0, positions])))
+    exposure = float(np.mean(positions != 0)) if len(positions) else float("nan")
+    n = len(positions)
+    rows.append(Row("policy", "position_changes", "model", Estimate(changes, changes, changes, n)))
+    rows.append(Row("policy", "time_in_market", "model", Estimate(exposure, exposure, exposure, n)))
+    m = series["model"]
+    for est in ("buy_and_hold", "flat"):
+        r = series[est]
+        delta = bootstrap(lambda i, r=r: float(np.sum(m[i]) - np.sum(r[i])), len(m), n_boot, block, seed=seed)
+        rows.append(Row("policy", "total_log_return", f"delta vs {est}", delta))
+    return rows, series

@@ -1,0 +1,116 @@
+"""DQN: the double-DQN target and update on a tiny hand example, epsilon, HOLD when uncertain, the fee-aware
+environment, and a short run on real data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pivotal.models.cnn import CNNModel
+from pivotal.models.dqn import DQNAgent, ReplayBuffer, double_dqn_targets, epsilon_at, state_dim_for
+from pivotal.models.io import ModelOutput
+from pivotal.models.protocol import CNNConfig, DQNConfig
+from pivotal.models.registry import load_model
+from pivotal.training.rl_trainer import BarEnvironment, RLConfig, base_states, run_policy, train_dqn
+from tests.models.real_samples import real_samples
+
+torch.set_num_threads(1)
+
+
+def _linear(weights: list[list[float]]) -> nn.Linear:
+    layer = nn.Linear(2, 3, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(weights).T)  # column j = Q-values of basis state j
+    return layer
+
+
+def test_double_dqn_target_uses_online_argmax_and_target_value() -> None:
+    online = _linear([[1.0, 3.0, 2.0], [0.0, 0.0, 4.0]])  # s'=e0 → argmax action 1; s'=e1 → action 2
+    target = _linear([[5.0, 0.5, 9.0], [7.0, 1.0, 2.0]])
+    next_states = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    rewards = torch.tensor([0.1, -0.2, 0.3])
+    dones = torch.tensor([0.0, 0.0, 1.0])
+    y = double_dqn_targets(online, target, rewards, next_states, dones, gamma=0.9)
+    # sample 0: 0.1 + 0.9 * Q_target(e0, 1) = 0.1 + 0.45 (plain DQN would use max 9.0)
+    # sample 1: -0.2 + 0.9 * Q_target(e1, 2) = -0.2 + 1.8; sample 2 is terminal: just its reward
+    assert y.tolist() == pytest.approx([0.55, 1.6, 0.3])
+
+
+def test_train_step_moves_q_towards_the_double_target_and_syncs_the_target_net() -> None:
+    agent = DQNAgent(DQNConfig(state_dim=2, hidden=8, gamma=0.9, lr=0.01, target_sync=3), CNNModel(), seed=1)
+    batch = {
+        "states": torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+        "actions": torch.tensor([0, 2]),
+        "rewards": torch.tensor([1.0, -1.0]),
+        "next_states": torch.tensor([[0.0, 1.0], [1.0, 0.0]]),
+        "dones": torch.tensor([0.0, 1.0]),
+    }
+    y = double_dqn_targets(agent.online, agent.target, batch["rewards"], batch["next_states"], batch["dones"], 0.9)
+    q_before = agent.online(batch["states"]).gather(1, batch["actions"][:, None]).squeeze(1).detach()
+    expected = float(nn.functional.smooth_l1_loss(q_before, y))
+    assert agent.train_step(batch)["loss"] == pytest.approx(expected, rel=1e-6)
+    for _ in range(5):
+        agent.train_step(batch)
+    q_after = agent.online(batch["states"]).gather(1, batch["actions"][:, None]).squeeze(1).detach()
+    assert float((q_after - y).abs().sum()) < float((q_before - y).abs().sum())
+    assert agent.updates == 6  # 6 % 3 == 0: target synced just now
+    for a, b in zip(agent.online.parameters(), agent.target.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_epsilon_decays_linearly_then_stays() -> None:
+    cfg = DQNConfig(eps_start=1.0, eps_end=0.1, eps_decay_steps=100)
+    assert [epsilon_at(s, cfg) for s in (0, 50, 100, 1000)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+
+
+def test_greedy_holds_unless_the_best_action_beats_hold_by_the_margin() -> None:
+    q = torch.tensor([[0.50, 0.10, 0.45], [0.10, 0.90, 0.20]])
+    uncertain = DQNAgent(DQNConfig(state_dim=2, hidden=4, hold_margin=0.1), CNNModel())
+    sure = DQNAgent(DQNConfig(state_dim=2, hidden=4, hold_margin=0.01), CNNModel())
+    assert uncertain.greedy(q).tolist() == [2, 1]  # BUY beats HOLD by only 0.05 → HOLD
+    assert sure.greedy(q).tolist() == [0, 1]
+
+
+def test_environment_rewards_are_net_of_fees_and_slippage() -> None:
+    close = np.array([100.0, 110.0, 99.0, 99.0])
+    env = BarEnvironment(np.zeros((4, 1), np.float32), close, fee=0.001, slippage=0.0005, vol_window=2)
+    env.reset()
+    _, _, _, net0 = env.step(0)  # BUY from flat: one unit of turnover
+    _, _, _, net1 = env.step(1)  # SELL from long: two units
+    state, _, done, net2 = env.step(2)  # HOLD (flat) from short: one unit
+    assert net0 == pytest.approx(math.log(1.1) - 0.0015)
+    assert net1 == pytest.approx(-math.log(99 / 110) - 0.003)
+    assert net2 == pytest.approx(-0.0015) and done
+    assert state[-3:].tolist() == [0.0, 0.0, 1.0]  # position one-hot: flat
+
+
+def test_replay_buffer_wraps_around() -> None:
+    buf = ReplayBuffer(3, 1)
+    for i in range(5):
+        buf.add(np.array([i], np.float32), i % 3, float(i), np.array([i + 1], np.float32), False)
+    assert buf.size == 3 and sorted(buf.rewards.tolist()) == [2.0, 3.0, 4.0]
+    sample = buf.sample(8, np.random.default_rng(0))
+    assert sample["states"].shape == (8, 1) and set(sample["rewards"].tolist()) <= {2.0, 3.0, 4.0}
+
+
+def test_short_real_data_run_trains_predicts_and_round_trips(shared_data: Path, tmp_path: Path) -> None:
+    samples, shape = real_samples(shared_data)
+    cnn = CNNModel(CNNConfig(shape=shape))
+    config = DQNConfig(state_dim=state_dim_for(cnn), hidden=32, buffer_size=1000, batch_size=32, eps_decay_steps=300)
+    agent = DQNAgent(config, cnn, name="dqn-test")
+    states = base_states(cnn, samples)
+    history = train_dqn(agent, states, samples.close, RLConfig(episodes=1, warmup=64, progress=False))
+    assert len(history) == 1 and math.isfinite(history[0]["loss"])
+    actions = run_policy(agent, states)
+    assert actions.shape == (len(samples),) and set(actions.tolist()) <= {0, 1, 2}
+    out = agent.predict((samples.windows[-1].astype(np.float32), samples.context[-1]), symbol="BTC/USDT", timestamp=5)
+    assert isinstance(out, ModelOutput) and out.model_type == "dqn" and set(out.metadata["q_values"]) == {"BUY", "SELL", "HOLD"}
+    agent.save(tmp_path / "dqn.pt")
+    loaded = load_model(tmp_path / "dqn.pt")
+    x = (samples.windows[3].astype(np.float32), samples.context[3])
+    assert loaded.predict(x).to_json() == agent.predict(x).to_json()
