@@ -25,10 +25,13 @@ trade-by-trade equity) and sharpe (per trade, not annualised); with ``return_tra
 a list of per-trade net-return arrays (and ``trade_exit_bars``).
 
 How it is fast: episodes depend only on (pierce_depth, key_level_lookback, rejection_candles) — 150 combinations,
-cached per market — and each level's episode is independent of the others, so each level is simulated on its own
-with a short forward scan (no per-bar loop over active levels). Volume/size thresholds become integer levels per
-episode, signals for a (volume, size) pair are a filter plus the per-bar conflict rule, and trade outcomes per
-(episode, stop, target) are computed once per episode table; the one-position filter is O(#signals) per config.
+cached per market and shared by ``evaluate`` and ``evaluate_many`` — and each level's episode is independent of the
+others, so each level is simulated on its own (no per-bar loop over active levels). The first-pierce search is
+market-only work done in ``prepare_market`` (``ls3_pierce``: per-level chains of new extremes and, for the grid's
+pierce depths, the first pierce bar itself), so a configuration reads one pierce bar per level. Volume/size
+thresholds become integer levels per episode, signals for a (volume, size) pair are a filter plus the per-bar conflict
+rule, and trade outcomes per (episode, stop, target) are computed once per episode table; the one-position filter is
+O(#signals) per config.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pivotal.backtest.metrics import TRADE_METRICS, trade_stats
 from pivotal.backtest.trades import Trade, TradeList
 from pivotal.features.volatility import volume_ma, wilder_atr
 from pivotal.strategies import ls3_kernels as kern
+from pivotal.strategies import ls3_pierce
 from pivotal.strategies.ls3_params import (
     GRID_RADICES,
     LS3_GRID,
@@ -71,6 +75,10 @@ __all__ = [
 ]
 
 _GRID_VALUES = {name: np.array(values, dtype=np.float64) for name, values in LS3_GRID.items()}
+_GRID_POSITION = {name: {value: i for i, value in enumerate(values)} for name, values in LS3_GRID.items()}
+# first-pierce records cover the largest grid lookback; longer lookbacks continue along the chain (exact, slower)
+PIERCE_HORIZON = int(max(LS3_GRID["key_level_lookback"]))
+_EPISODE_DIMS = ("pierce_depth", "rejection_candles", "volume_spike_threshold", "reversal_candle_size", "key_level_lookback")
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ class LS3Market:
     lvl_side: np.ndarray
     next_lower: np.ndarray
     next_higher: np.ndarray
+    pierce_records: tuple[np.ndarray, ...]  # per-level first-pierce candidates (``ls3_pierce.pierce_records``)
+    pierce_at: np.ndarray  # [grid pierce depth, level]: first pierce bar within the records (``ls3_pierce.pierce_table``)
     _episodes: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -173,11 +183,20 @@ def prepare_market(
     n = c.shape[0]
     if not all(a.shape == (n,) for a in (o, h, lo, v)):
         raise ValueError("open, high, low, close and volume must be 1-D arrays of one length")
+    if n >= 2**31:
+        raise ValueError(f"series of {n:,} bars: the LS3 sweep indexes bars with int32; split it into parts below 2**31 bars")
     times = np.arange(n, dtype=np.int64) if ts is None else np.ascontiguousarray(ts, dtype=np.int64)
     if pivots is None:
         pivots = wms_batch(h, lo, o, c, PivotParams(k=constants.pivot_k, levels=1, tie="first", skip_inside=False))
     sup, res = pivots.lows[0], pivots.highs[0]
-    vma = volume_ma(v, constants.vma_period)
+    lvl_index = np.concatenate((sup.index, res.index)).astype(np.int64)
+    lvl_conf = np.concatenate((sup.confirmed_at, res.confirmed_at)).astype(np.int64)
+    lvl_side = np.concatenate((np.ones(len(sup), np.int64), -np.ones(len(res), np.int64)))
+    next_lower, next_higher = ls3_pierce.next_beyond(lo, True), ls3_pierce.next_beyond(h, False)
+    records = ls3_pierce.pierce_records(
+        lo, h, next_lower, next_higher, lvl_index, lvl_conf, lvl_side, constants.warmup, PIERCE_HORIZON
+    )
+    lvl_price = np.concatenate((sup.price, res.price)).astype(np.float64)
     return LS3Market(
         open=o,
         high=h,
@@ -187,13 +206,15 @@ def prepare_market(
         ts=times,
         constants=constants,
         atr=wilder_atr(h, lo, c, constants.atr_period),
-        vma=vma,
-        lvl_index=np.concatenate((sup.index, res.index)).astype(np.int64),
-        lvl_price=np.concatenate((sup.price, res.price)).astype(np.float64),
-        lvl_conf=np.concatenate((sup.confirmed_at, res.confirmed_at)).astype(np.int64),
-        lvl_side=np.concatenate((np.ones(len(sup), np.int64), -np.ones(len(res), np.int64))),
-        next_lower=kern.next_beyond(lo, True),
-        next_higher=kern.next_beyond(h, False),
+        vma=volume_ma(v, constants.vma_period),
+        lvl_index=lvl_index,
+        lvl_price=lvl_price,
+        lvl_conf=lvl_conf,
+        lvl_side=lvl_side,
+        next_lower=next_lower,
+        next_higher=next_higher,
+        pierce_records=records,
+        pierce_at=ls3_pierce.pierce_table(records, lvl_price, lvl_side, _GRID_VALUES["pierce_depth"]),
     )
 
 
@@ -205,8 +226,14 @@ def _episode_table(
     vst_values: np.ndarray = _GRID_VALUES["volume_spike_threshold"],
     rcs_values: np.ndarray = _GRID_VALUES["reversal_candle_size"],
 ) -> tuple[np.ndarray, ...]:
+    pd_i = _GRID_POSITION["pierce_depth"].get(pierce_depth)
+    if pd_i is None:
+        pierce_at = ls3_pierce.pierce_column(market.pierce_records, market.lvl_price, market.lvl_side, pierce_depth)
+    else:
+        pierce_at = market.pierce_at[pd_i]
+    resume = market.pierce_records[3]
     return kern.episodes(
-        market.bars, market.levels, market.constants.warmup, pierce_depth, lookback, rejection, vst_values, rcs_values
+        market.bars, market.levels, pierce_at, resume, PIERCE_HORIZON, pierce_depth, lookback, rejection, vst_values, rcs_values
     )
 
 
@@ -222,10 +249,10 @@ def evaluate(market: LS3Market, params: LS3Params, start: int = 0, end: int | No
     """Trades and metrics of one configuration (any values, on or off the grid) for signals in bars [start, end)."""
     start, end = _window(market, start, end)
     m, c, p = market, market.constants, params
-    bars, reason, vals = kern.backtest_one(
-        m.bars, m.levels, c.warmup, p.pierce_depth, p.key_level_lookback, p.rejection_candles, p.volume_spike_threshold,
-        p.reversal_candle_size, p.stop_distance, p.target_multiple, c.max_hold_bars, c.fee_rate, c.slippage, start, end,
-    )  # fmt: skip
+    table, vst_i, rcs_i = _config_episodes(m, p)
+    bars, reason, vals = kern.trade_list(
+        m.bars, table, vst_i, rcs_i, p.stop_distance, p.target_multiple, c.max_hold_bars, c.fee_rate, c.slippage, start, end
+    )
     columns = {
         "signal_bar": bars[:, 0],
         "direction": bars[:, 1],
@@ -241,6 +268,18 @@ def evaluate(market: LS3Market, params: LS3Params, start: int = 0, end: int | No
     }
     metrics = dict(zip(TRADE_METRICS, trade_stats(vals[:, 5].copy()), strict=True))
     return TradeStats(params, metrics, columns, m.ts)
+
+
+def _config_episodes(market: LS3Market, p: LS3Params) -> tuple[tuple[np.ndarray, ...], int, int]:
+    """The episode table of one configuration and its threshold levels for ``kern.resolve``: a grid configuration
+    shares the cached grid table of its (pierce_depth, lookback, rejection) with ``evaluate_many``; any other gets
+    its own table (not cached, so off-grid searches do not grow the market)."""
+    pos = [_GRID_POSITION[name].get(getattr(p, name)) for name in _EPISODE_DIMS]
+    if None not in pos:
+        pd_i, rc_i, vst_i, rcs_i, lb_i = pos
+        return _grid_episodes(market, pd_i, lb_i, rc_i), vst_i, rcs_i
+    vst, rcs = np.array([p.volume_spike_threshold]), np.array([p.reversal_candle_size])
+    return _episode_table(market, p.pierce_depth, p.key_level_lookback, p.rejection_candles, vst, rcs), 0, 0
 
 
 def signals(market: LS3Market, params: LS3Params) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from pivotal.structure.types import Kind, PivotArray, PivotEvent, PivotParams, P
 
 STATE_VERSION = 1
 _KINDS: tuple[Kind, Kind] = ("H", "L")
+_price_of = operator.itemgetter(1)  # of a window entry (index, price, ts)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class PendingPivot:
 
 class SimplePivotLevel:
     """Confirmed pivots of one level (gogo2 name, spec A.6), the most recent ``history`` of each kind."""
+
+    __slots__ = ("highs", "level", "lows")
 
     def __init__(self, level: int, history: int) -> None:
         self.level = level
@@ -65,14 +68,46 @@ def _selected(values: list[float], centre: int, is_low: bool, left_strict: bool,
     return not right or (v > max(right) if right_strict else v >= max(right))
 
 
+def _wins_tie(values: list[float], extreme: float, centre: int, tie: str) -> bool:
+    """The tie rule of spec A.3 for ``values[centre] == extreme``, an extreme of ``values`` (no equal value to its
+    left under ``first``, to its right under ``last``, on either side under ``strict``); C-level scans, no slicing."""
+    if tie == "first":
+        return values.index(extreme) == centre
+    if tie == "strict":
+        return values.count(extreme) == 1
+    return extreme not in values[centre + 1 :]
+
+
 class WilliamsMarketStructure:
     """The detector: ``on_bar`` per closed bar returns the pivots confirmed at that bar's close (spec A.5)."""
+
+    __slots__ = (
+        "_b_high",
+        "_b_low",
+        "_b_meta",
+        "_k",
+        "_last_index",
+        "_left_strict",
+        "_m",
+        "_mother_high",
+        "_mother_low",
+        "_right_strict",
+        "_skip_inside",
+        "_span",
+        "_tie",
+        "_win",
+        "_wspan",
+        "history",
+        "levels",
+        "params",
+    )
 
     def __init__(self, params: PivotParams = PivotParams(), history: int = 16) -> None:
         if history < 1:
             raise ValueError(f"history must be >= 1 (got {history})")
         self.params = params
         self.history = history
+        self._skip_inside = params.skip_inside
         self._k = params.k
         self._span = 2 * params.k + 1
         self._m = params.m
@@ -87,8 +122,7 @@ class WilliamsMarketStructure:
         self._b_high: list[float] = []
         self._b_low: list[float] = []
         self._b_meta: deque[tuple[int, bool, int | None]] = deque(maxlen=self._span)  # (index, close >= open, ts)
-        self._beats_left = operator.gt if self._left_strict else operator.ge
-        self._beats_right = operator.gt if self._right_strict else operator.ge
+        self._tie = params.tie
         # _win[lvl-1][0 = H, 1 = L]: last 2m+1 level-lvl pivots as (index, price, ts), lvl = 1..levels-1
         self._win: list[tuple[deque, deque]] = [
             (deque(maxlen=self._wspan), deque(maxlen=self._wspan)) for _ in range(params.levels - 1)
@@ -109,10 +143,11 @@ class WilliamsMarketStructure:
         """Feed one **closed** bar; returns the events confirmed at its close, ordered by level then outside-bar rule."""
         if not (low <= open <= high and low <= close <= high):  # also false for NaN
             raise ValueError(bar_problem(index, open, high, low, close))
-        if self._last_index is not None and index <= self._last_index:
-            raise ValueError(f"row {index}: bar index must increase (previous bar was {self._last_index}); feed bars in order")
+        last = self._last_index
+        if last is not None and index <= last:
+            raise ValueError(f"row {index}: bar index must increase (previous bar was {last}); feed bars in order")
         self._last_index = index
-        if self.params.skip_inside:
+        if self._skip_inside:
             if high < self._mother_high and low > self._mother_low:
                 return []  # inside bars confirm nothing (Williams' inside-day rule)
             self._mother_high = high
@@ -122,16 +157,18 @@ class WilliamsMarketStructure:
         highs.append(high)
         lows.append(low)
         self._b_meta.append((index, close >= open, ts))
-        if len(highs) > self._span:
+        span = self._span
+        if len(highs) > span:
             del highs[0]
             del lows[0]
-        elif len(highs) < self._span:
+        elif len(highs) < span:
             return []
         k = self._k
+        # A pivot is an extreme of its whole window (every tie mode); most bars leave after one max() and one min()
         v = highs[k]
-        is_high = self._beats_left(v, max(highs[:k])) and self._beats_right(v, max(highs[k + 1 :]))
-        v = -lows[k]  # lows: the mirror image, so the same comparison operators apply
-        is_low = self._beats_left(v, -min(lows[:k])) and self._beats_right(v, -min(lows[k + 1 :]))
+        is_high = v >= max(highs) and _wins_tie(highs, v, k, self._tie)
+        w = lows[k]
+        is_low = w <= min(lows) and _wins_tie(lows, w, k, self._tie)
         if not (is_high or is_low):
             return []
         return self._emit_level1(is_high, is_low, index, close_ts)
@@ -139,13 +176,15 @@ class WilliamsMarketStructure:
     def _emit_level1(self, is_high: bool, is_low: bool, t: int, close_ts: int | None) -> list[PivotEvent]:
         k = self._k
         c_index, c_bull, c_ts = self._b_meta[k]
-        kinds = [1, 0] if c_bull else [0, 1]  # outside bar closing up printed its low first
         events: list[PivotEvent] = []
-        for low_kind in kinds:
-            if low_kind and is_low:
+        if not (is_high and is_low):  # the common case: one kind, no ordering question
+            if is_low:
                 self._push(1, 1, c_index, self._b_low[k], c_ts, t, close_ts, events)
-            elif not low_kind and is_high:
+            else:
                 self._push(1, 0, c_index, self._b_high[k], c_ts, t, close_ts, events)
+            return events
+        for low_kind in (1, 0) if c_bull else (0, 1):  # outside bar closing up printed its low first
+            self._push(1, low_kind, c_index, (self._b_low if low_kind else self._b_high)[k], c_ts, t, close_ts, events)
         if len(events) > 1:
             events.sort(key=_level_of)  # stable: keeps the outside-bar order inside a level
         return events
@@ -155,18 +194,19 @@ class WilliamsMarketStructure:
     ) -> None:
         """Announce a pivot and promote it upwards while it completes a level-(l+1) window (iterative recursion)."""
         m = self._m
+        top = self.params.levels
         while True:
-            event = PivotEvent(level, _KINDS[low_kind], index, price, t, ts, close_ts)
+            event = _new_event(level, _KINDS[low_kind], index, price, t, ts, close_ts)
             events.append(event)
             store = self.levels[level - 1]
             (store.lows if low_kind else store.highs).append(event)
-            if level == self.params.levels:
+            if level == top:
                 return
             window = self._win[level - 1][low_kind]
             window.append((index, price, ts))
             if len(window) < self._wspan:
                 return
-            prices = [p[1] for p in window]
+            prices = list(map(_price_of, window))
             if not _selected(prices, m, bool(low_kind), self._left_strict, self._right_strict):
                 return
             index, price, ts = window[m]
@@ -232,6 +272,18 @@ class WilliamsMarketStructure:
             lvl.highs.extend(_row_event(lvl.level, "H", row) for row in saved["highs"])
             lvl.lows.extend(_row_event(lvl.level, "L", row) for row in saved["lows"])
         return det
+
+
+def _new_event(
+    level: int, kind: Kind, index: int, price: float, t: int, ts: int | None, close_ts: int | None, _new=object.__new__
+) -> PivotEvent:
+    """``PivotEvent(level, kind, index, price, t, ts, close_ts)`` at under half the cost of the frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` per field), the largest per-event cost of ``on_bar``. PivotEvent has no
+    ``__post_init__`` to skip (guarded by ``test_fast_events_equal_constructed_events``); the object is equal, hashes
+    alike and stays frozen."""
+    event = _new(PivotEvent)
+    event.__dict__.update(level=level, kind=kind, index=index, price=price, confirmed_at=t, ts=ts, confirmed_ts=close_ts)
+    return event
 
 
 def _level_of(event: PivotEvent) -> int:
