@@ -41,8 +41,17 @@ def test_timeframes() -> None:
 
 
 def test_candles_round_trip_and_shape_check() -> None:
-    c = Candles(np.array([0, 60_000]), np.array([1.0, 2]), np.array([2.0, 3]), np.array([0.5, 1]),
-                np.array([1.5, 2.5]), np.array([10.0, 0]), "binance", "BTC/USDT", "1m")
+    c = Candles(
+        np.array([0, 60_000]),
+        np.array([1.0, 2]),
+        np.array([2.0, 3]),
+        np.array([0.5, 1]),
+        np.array([1.5, 2.5]),
+        np.array([10.0, 0]),
+        "binance",
+        "BTC/USDT",
+        "1m",
+    )
     assert Candles.from_frame(c.to_frame()).equals(c)
     assert Candles.from_arrow(c.to_arrow()).equals(c)
     assert len(c.slice(1, 2)) == 1

@@ -27,8 +27,8 @@ from pivotal.data.timeframes import timeframe_ms
 from pivotal.data.trades import Trades
 from pivotal.features.indicators import compute_indicators
 from pivotal.features.input_spec import InputSpec
-from pivotal.features.order_flow import order_flow
 from pivotal.features.model_io import BaseDataInput, ModelOutput, WindowKey
+from pivotal.features.order_flow import order_flow
 from pivotal.structure.pivots import wms_batch
 from pivotal.structure.types import PivotArray, PivotParams, PivotSet
 

@@ -54,10 +54,7 @@ class PivotArray:
         return PivotArray(self.index[:n], self.price[:n], self.confirmed_at[:n])
 
     def as_tuples(self) -> list[tuple[int, float, int]]:
-        return [
-            (int(i), float(p), int(c))
-            for i, p, c in zip(self.index, self.price, self.confirmed_at, strict=True)
-        ]
+        return [(int(i), float(p), int(c)) for i, p, c in zip(self.index, self.price, self.confirmed_at, strict=True)]
 
 
 @dataclass(frozen=True)
