@@ -104,6 +104,17 @@ def test_chart_writes_png_and_html(eth_file: Path, tmp_path: Path) -> None:
     assert "L2H" in html and "L2H trend" in html and "plotly" in html.lower()
 
 
+@pytest.mark.parametrize("command", ["compute", "chart"])
+def test_empty_range_is_a_clear_error(eth_file: Path, tmp_path: Path, command: str) -> None:
+    args = ["pivots", command, "-i", str(eth_file), "--start", "2030-01-01", "--end", "2030-02-01"]
+    if command == "chart":
+        args += ["--out", str(tmp_path / "empty.png")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "no bars in" in result.output and "between --start 2030-01-01 and --end 2030-02-01" in " ".join(result.output.split())
+    assert not (tmp_path / "empty.png").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -6,19 +6,19 @@ from __future__ import annotations
 from dataclasses import fields
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from pivotal.backtest.engine import BacktestConfig, BacktestResult, run_backtest
-from pivotal.backtest.strategy import Strategy
 from pivotal.cli.bars import load_bars
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail
-from pivotal.data.candles import Candles
-from pivotal.data.timeframes import TIMEFRAMES
-from pivotal.strategies.liquidity_sweep import LiquiditySweepV3
-from pivotal.strategies.ls3_params import LS3Constants, LS3Params
-from pivotal.strategies.sma_cross import SmaCross, SmaCrossParams
+
+# The engine and strategies load numba, pandas and scipy: imported by the command, so `--help` stays fast.
+if TYPE_CHECKING:
+    from pivotal.backtest.engine import BacktestResult
+    from pivotal.backtest.strategy import Strategy
+    from pivotal.data.candles import Candles
 
 
 class StrategyName(StrEnum):
@@ -63,6 +63,8 @@ def backtest(
     store: str | None = StoreOption,
 ) -> None:
     """Backtest one configuration (signals at bar close, fills at the next open, fees and slippage per side)."""
+    from pivotal.backtest.engine import BacktestConfig, run_backtest
+
     bars, source = load_bars(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
     flags = {
         "pierce_depth": pierce_depth,
@@ -98,6 +100,8 @@ def backtest(
 def _load_detail(data_dir: Path | None, store: str | None, exchange: str | None, symbol: str | None,
                  timeframe: str | None, input_file: Path | None, bars: Candles) -> Candles | None:  # fmt: skip
     """Finer bars covering the main series (same time range), or None when not asked for."""
+    from pivotal.data.timeframes import TIMEFRAMES
+
     if timeframe is None and input_file is None:
         return None
     if len(bars) == 0:
@@ -113,6 +117,10 @@ def _load_detail(data_dir: Path | None, store: str | None, exchange: str | None,
 
 
 def _strategy(name: StrategyName, params_file: Path | None, overrides: dict, fee: float, slip: float) -> tuple[Strategy, dict]:
+    from pivotal.strategies.liquidity_sweep import LiquiditySweepV3
+    from pivotal.strategies.ls3_params import LS3Constants, LS3Params
+    from pivotal.strategies.sma_cross import SmaCross, SmaCrossParams
+
     values: dict = {}
     if params_file is not None:
         try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from pivotal.config import Settings, load_settings
+if TYPE_CHECKING:
+    from pivotal.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,6 +20,8 @@ StoreOption = typer.Option(None, "--store", help="Store backend: duckdb (default
 
 
 def settings_from(data_dir: Path | None = None, store: str | None = None) -> Settings:
+    from pivotal.config import load_settings  # pydantic-settings: only for commands that run, not for --help
+
     return load_settings(data_dir=data_dir, store=store)
 
 

@@ -9,13 +9,14 @@ import typer
 from rich.table import Table
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
-from pivotal.data.backends import open_store
 from pivotal.optimize.configs import ConfigurationRepository, TrainedConfiguration, export_template
 
 app = typer.Typer(help="Trained configurations: list, show, export a live template.", no_args_is_help=True)
 
 
 def _repo_get(config_id: str, data_dir: Path | None, store: str | None) -> TrainedConfiguration:
+    from pivotal.data.backends import open_store  # pivotal.data loads pandas/pyarrow: not at --help time
+
     market_store = open_store(settings_from(data_dir, store))
     try:
         config = ConfigurationRepository(market_store).get(config_id)
@@ -33,6 +34,8 @@ def list_configs(
     store: str | None = StoreOption,
 ) -> None:
     """Every stored configuration with its lifecycle stage and headline numbers."""
+    from pivotal.data.backends import open_store
+
     market_store = open_store(settings_from(data_dir, store))
     try:
         configs = ConfigurationRepository(market_store).list(job_id=job_id)

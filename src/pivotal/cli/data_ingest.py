@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
-from pivotal.data.backends import open_store
-from pivotal.data.download import DownloadError, PageEvent, download_candles
-from pivotal.data.importers import FORMATS, FileResult, ImportOptions, ImportReport, import_path
-from pivotal.data.importers.dispatch import iter_files
-from pivotal.data.importers.generic_csv import parse_mapping
-from pivotal.data.timeframes import parse_timeframes
+
+if TYPE_CHECKING:
+    from pivotal.data.download import PageEvent
+    from pivotal.data.importers import FileResult, ImportReport
+
+# A copy of pivotal.data.importers.FORMATS (which loads ccxt, pandas, pyarrow) so `--help` stays fast;
+# tests/cli/test_startup.py asserts the two are equal.
+FORMATS = ("auto", "shared", "binance-dump", "freqtrade", "csv")
 
 
 def register(app: typer.Typer) -> None:
@@ -34,6 +37,10 @@ def download(
     store: str | None = StoreOption,
 ) -> None:
     """Download closed candles through ccxt into the store; re-running resumes after the newest stored bar."""
+    from pivotal.data.backends import open_store
+    from pivotal.data.download import DownloadError, download_candles  # ccxt: lazy, only when downloading
+    from pivotal.data.timeframes import parse_timeframes
+
     try:
         tfs = parse_timeframes(timeframes)
     except ValueError as exc:
@@ -81,6 +88,11 @@ def import_files(
     store: str | None = StoreOption,
 ) -> None:
     """Import candle, trade and order-book files: the ../shared/data Parquet layout, Binance dumps, freqtrade, CSV."""
+    from pivotal.data.backends import open_store
+    from pivotal.data.importers import ImportOptions, import_path
+    from pivotal.data.importers.dispatch import iter_files
+    from pivotal.data.importers.generic_csv import parse_mapping
+
     try:
         options = ImportOptions(fmt, exchange, symbol, timeframe, parse_mapping(mapping) if mapping else None, strict)
         if fmt not in FORMATS:

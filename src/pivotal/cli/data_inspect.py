@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
-from pivotal.data.backends import open_store
-from pivotal.data.candles import Candles
-from pivotal.data.store import SeriesInfo
-from pivotal.data.timeframes import timeframe_ms
+
+if TYPE_CHECKING:
+    from pivotal.data.candles import Candles
+    from pivotal.data.store import MarketStore, SeriesInfo
 
 
 def register(app: typer.Typer) -> None:
@@ -46,9 +45,15 @@ def _selected(series: list[SeriesInfo], exchange: str | None, symbol: str | None
     ]
 
 
+def _open(data_dir: Path | None, store: str | None) -> MarketStore:
+    from pivotal.data.backends import open_store  # pivotal.data loads pandas/pyarrow: not at --help time
+
+    return open_store(settings_from(data_dir, store))
+
+
 def info(data_dir: Path | None = DataDirOption, store: str | None = StoreOption) -> None:
     """Coverage of every stored candle series: first/last bar (UTC open times), rows, gaps, missing bars."""
-    market_store = open_store(settings_from(data_dir, store))
+    market_store = _open(data_dir, store)
     try:
         series = market_store.series()
     finally:
@@ -79,7 +84,7 @@ def gaps(
     store: str | None = StoreOption,
 ) -> None:
     """The missing spans of each stored series: first missing bar to the next stored bar."""
-    market_store = open_store(settings_from(data_dir, store))
+    market_store = _open(data_dir, store)
     try:
         chosen = _selected(market_store.series(), exchange, symbol, timeframe)
         if not chosen:
@@ -100,6 +105,9 @@ def gaps(
 def write_parquet(candles: Candles, out: Path) -> None:
     """The layout of ``../shared/data`` (``timestamp`` = open time in ms) with exchange/symbol/timeframe metadata;
     written to a temporary file first so a failed export never leaves a half-written file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.table({"timestamp": candles.ts, **{f: getattr(candles, f) for f in ("open", "high", "low", "close", "volume")}})
     meta = {"exchange": candles.exchange, "symbol": candles.symbol, "timeframe": candles.timeframe, "volume_unit": "base"}
     table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
@@ -120,11 +128,13 @@ def export(
     store: str | None = StoreOption,
 ) -> None:
     """Write one stored candle series (optionally a time range) to a Parquet file."""
+    from pivotal.data.timeframes import timeframe_ms
+
     try:
         timeframe_ms(timeframe)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    market_store = open_store(settings_from(data_dir, store))
+    market_store = _open(data_dir, store)
     try:
         candles = market_store.candles(exchange, symbol, timeframe, parse_time(start), parse_time(end))
     finally:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
-from pivotal.training.checkpoints import CheckpointManager
+
+if TYPE_CHECKING:
+    from pivotal.training.checkpoints import CheckpointManager
 
 app = typer.Typer(help="Trained model checkpoints: list, show, delete.", no_args_is_help=True)
 
 
 def _manager(data_dir: Path | None, store: str | None) -> CheckpointManager:
+    from pivotal.training.checkpoints import CheckpointManager  # loads torch: only when a command runs
+
     return CheckpointManager(settings_from(data_dir, store).data_dir / "models")
 
 

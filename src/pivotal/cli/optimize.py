@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
-from pivotal.data.backends import open_store
-from pivotal.data.timeframes import parse_timeframes
-from pivotal.optimize.bayesian import SAMPLERS
-from pivotal.optimize.configs import TrainedConfiguration
-from pivotal.optimize.parallel import make_runner
-from pivotal.optimize.pipeline import Market, OptimizeSpec
-from pivotal.optimize.service import STRATEGIES, OptimizationJobs, markets_of
-from pivotal.optimize.study import ProgressSink
+
+if TYPE_CHECKING:
+    from pivotal.optimize.configs import TrainedConfiguration
+    from pivotal.optimize.pipeline import Market
+
+    Row = tuple[Market, TrainedConfiguration | None]
+
+# Copies of the names in pivotal.optimize.service.STRATEGIES and pivotal.optimize.bayesian.SAMPLERS (those modules
+# load optuna, numba and scipy) so `--help` stays fast; tests/cli/test_startup.py asserts they are equal.
+STRATEGIES = ("liquidity_sweep",)
+SAMPLERS = ("tpe", "random", "cmaes", "qmc", "nsga2", "gp")
 
 
 def optimize(
@@ -44,6 +48,13 @@ def optimize(
     store: str | None = StoreOption,
 ) -> None:
     """Optimise a strategy per market with walk-forward validation; print a leaderboard with significance."""
+    from pivotal.data.backends import open_store
+    from pivotal.data.timeframes import parse_timeframes
+    from pivotal.optimize.parallel import make_runner
+    from pivotal.optimize.pipeline import OptimizeSpec
+    from pivotal.optimize.service import OptimizationJobs, markets_of
+    from pivotal.optimize.study import ProgressSink
+
     try:
         spec = OptimizeSpec(
             exchange=exchange,
@@ -94,9 +105,6 @@ def _fmt(value: object, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
-
-
-Row = tuple[Market, TrainedConfiguration | None]
 
 
 def _ranked(rows: list[Row]) -> list[Row]:

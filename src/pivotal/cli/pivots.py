@@ -5,19 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pivotal.cli.bars import load_bars
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
-from pivotal.cli.pivots_chart import ChartSpec, render_html, render_png
 from pivotal.cli.pivots_render import render_csv, render_json, render_table
-from pivotal.data.backends import open_store
-from pivotal.data.candles import Candles
-from pivotal.data.timeframes import TIMEFRAMES
-from pivotal.structure.pivots import wms_batch, wms_events
-from pivotal.structure.tracker import PivotTracker
-from pivotal.structure.types import PivotEvent, PivotParams, PivotSet
+
+# The pivot engine (numba), the charts (matplotlib, plotly) and pivotal.data (pandas, pyarrow) are imported where
+# they are used, so `--help` stays fast.
+if TYPE_CHECKING:
+    from pivotal.data.candles import Candles
+    from pivotal.structure.types import PivotEvent, PivotParams, PivotSet
 
 app = typer.Typer(help="Williams market-structure pivots (L1..L5): compute, draw, track.", no_args_is_help=True)
 
@@ -51,11 +51,15 @@ SkipOpt = typer.Option(False, "--skip-inside/--no-skip-inside", help="Ignore ins
 
 def _check_timeframe(timeframe: str | None) -> None:
     """Unknown names fail here, before any bars are read (``None``: detect it from an --input file)."""
+    from pivotal.data.timeframes import TIMEFRAMES
+
     if timeframe is not None and timeframe not in TIMEFRAMES:
         raise fail(f"unknown timeframe {timeframe!r}; use one of: {' '.join(TIMEFRAMES)}")
 
 
 def _compute(bars: Candles, params: PivotParams) -> PivotSet:
+    from pivotal.structure.pivots import wms_batch
+
     try:
         return wms_batch(bars.high, bars.low, bars.open, bars.close, params)
     except ValueError as exc:
@@ -63,15 +67,21 @@ def _compute(bars: Candles, params: PivotParams) -> PivotSet:
 
 
 def _params(k: int, m: int, levels: int, tie: Tie, skip_inside: bool) -> PivotParams:
+    from pivotal.structure.types import PivotParams
+
     return PivotParams(k=k, m=m, levels=levels, tie=tie.value, skip_inside=skip_inside)
 
 
 def _tf_ms(bars: Candles) -> int | None:
+    from pivotal.data.timeframes import TIMEFRAMES
+
     return TIMEFRAMES.get(bars.timeframe)
 
 
 def _events(pivots: PivotSet, bars: Candles, tf_ms: int | None) -> list[PivotEvent]:
     """Events with times; without a known timeframe the confirming bar's close time is unknown (left None)."""
+    from pivotal.structure.pivots import wms_events
+
     if tf_ms:
         return wms_events(pivots, bars.open, bars.close, bars.ts, tf_ms)
     return [replace(e, ts=int(bars.ts[e.index])) for e in wms_events(pivots, bars.open, bars.close)]
@@ -136,6 +146,8 @@ def chart(
     store: str | None = StoreOption,
 ) -> None:
     """Draw candles, every pivot level, the confirmation lags and the current trend lines (PNG + HTML)."""
+    from pivotal.cli.pivots_chart import ChartSpec, render_html, render_png
+
     if out.suffix.lower() != ".png":
         raise fail(f"--out must end in .png (got {out.name}); the HTML is written next to it")
     _check_timeframe(timeframe)
@@ -173,6 +185,9 @@ def update(
     Pivots go to table ``pivots`` (never rewritten), the detector state to ``pivot_state``; positions count bars from
     the first bar the tracker saw. Run it after every import/download (e.g. from cron).
     """
+    from pivotal.data.backends import open_store
+    from pivotal.structure.tracker import PivotTracker
+
     _check_timeframe(timeframe)
     market = open_store(settings_from(data_dir, store))
     try:

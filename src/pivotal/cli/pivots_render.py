@@ -7,12 +7,13 @@ import io
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from pivotal.data.candles import Candles
-from pivotal.structure.types import PivotEvent, PivotSet
+if TYPE_CHECKING:  # pivotal.data loads pandas/pyarrow: kept off the `--help` path
+    from pivotal.data.candles import Candles
+    from pivotal.structure.types import PivotEvent, PivotSet
 
 CSV_COLUMNS = (
     "label",

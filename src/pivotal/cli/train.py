@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
-from pivotal.data.backends import open_store
-from pivotal.data.timeframes import parse_timeframes
-from pivotal.features.completeness import check_completeness
-from pivotal.features.encoding import encode
-from pivotal.optimize.walkforward import WalkForwardSpec
-from pivotal.training.checkpoints import CheckpointManager
+
+# Training, models and features load torch, optuna and pandas: imported by the commands, so `--help` stays fast.
+if TYPE_CHECKING:
+    from pivotal.training.checkpoints import CheckpointManager
 
 
 class ModelType(StrEnum):
@@ -28,6 +27,8 @@ class Device(StrEnum):
 
 
 def checkpoint_manager(data_dir: Path | None, store: str | None, keep: int = 5) -> CheckpointManager:
+    from pivotal.training.checkpoints import CheckpointManager
+
     return CheckpointManager(settings_from(data_dir, store).data_dir / "models", keep=keep)
 
 
@@ -57,6 +58,9 @@ def train(
     store: str | None = StoreOption,
 ) -> None:
     """Train on walk-forward folds, compare with baselines out of sample, write the report, keep the best checkpoints."""
+    from pivotal.data.backends import open_store
+    from pivotal.data.timeframes import parse_timeframes
+    from pivotal.optimize.walkforward import WalkForwardSpec
     from pivotal.training.pipeline import RunSpec, finish, load_series, read_candles_file, run
 
     try:
@@ -114,6 +118,9 @@ def predict(
     store: str | None = StoreOption,
 ) -> None:
     """Print the model's ModelOutput (JSON) for SYMBOL as of --at; refuses incomplete inputs with the reason."""
+    from pivotal.data.backends import open_store
+    from pivotal.features.completeness import check_completeness
+    from pivotal.features.encoding import encode
     from pivotal.models.registry import load_model
     from pivotal.training.pipeline import RunSpec, live_input
 
