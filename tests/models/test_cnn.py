@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from pivotal.models.cnn import CNNModel
-from pivotal.models.heads import multitask_loss
 from pivotal.models.io import ACTIONS, ModelOutput
 from pivotal.models.protocol import CNNConfig, InputShape, Model
 from pivotal.models.registry import load_model
 from pivotal.models.supervised import pick_device
-from tests.models.real_samples import real_samples
+from tests.models.real_samples import full_batch_loss_before_and_after, real_samples
 
 torch.set_num_threads(1)
 
@@ -76,19 +75,8 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path, shared_dat
 def test_short_real_data_training_lowers_training_loss(shared_data: Path) -> None:
     samples, shape = real_samples(shared_data)
     model = CNNModel(CNNConfig(shape=shape), seed=0, lr=3e-3)
-    rows = np.arange(len(samples))
-    batch = samples.batch(rows)
-
-    def loss() -> float:
-        model.net.eval()
-        with torch.no_grad():
-            return float(multitask_loss(model.forward(batch["windows"], batch["context"]), batch)[0])
-
-    before = loss()
-    rng = np.random.default_rng(0)
-    for _ in range(40):
-        model.train_step(samples.batch(np.sort(rng.choice(rows, 64, replace=False))))
-    assert loss() < 0.8 * before
+    before, after = full_batch_loss_before_and_after(model, samples, steps=40)
+    assert after < 0.8 * before
 
 
 def test_device_choice_is_explicit() -> None:

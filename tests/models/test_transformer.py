@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from pivotal.models.heads import multitask_loss
 from pivotal.models.io import ModelOutput
 from pivotal.models.protocol import TRANSFORMER_PRESETS, TRANSFORMER_TARGET_PARAMS, InputShape, TransformerConfig
 from pivotal.models.transformer import TransformerModel, preset_config
-from tests.models.real_samples import real_samples
+from tests.models.real_samples import full_batch_loss_before_and_after, real_samples
 
 torch.set_num_threads(1)
 
@@ -51,16 +50,5 @@ def test_predict_and_short_real_data_training(shared_data: Path) -> None:
     out = model.predict((samples.windows[0].astype(np.float32), samples.context[0]), symbol="BTC/USDT", timestamp=1)
     assert isinstance(out, ModelOutput) and out.model_type == "transformer" and len(out.pivots) == 3
 
-    rows = np.arange(len(samples))
-    batch = samples.batch(rows)
-
-    def loss() -> float:
-        model.net.eval()
-        with torch.no_grad():
-            return float(multitask_loss(model.forward(batch["windows"], batch["context"]), batch)[0])
-
-    before = loss()
-    rng = np.random.default_rng(0)
-    for _ in range(30):
-        model.train_step(samples.batch(np.sort(rng.choice(rows, 64, replace=False))))
-    assert loss() < 0.8 * before
+    before, after = full_batch_loss_before_and_after(model, samples, steps=30)
+    assert after < 0.8 * before
