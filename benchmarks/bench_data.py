@@ -34,7 +34,7 @@ from pivotal.data.candles import Candles
 from pivotal.data.duckdb_store import DuckDBStore
 from pivotal.data.postgres_store import PostgresStore
 from pivotal.data.resample import resample
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance"
 DSN = "postgresql://postgres@127.0.0.1:5432/test"

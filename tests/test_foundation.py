@@ -9,7 +9,7 @@ import pytest
 
 from pivotal.config import Settings
 from pivotal.data.candles import Candles
-from pivotal.data.timeframes import parse_timeframes, timeframe_ms
+from pivotal.core.timeframes import parse_timeframes, timeframe_ms
 
 
 def test_settings_precedence_defaults_file_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

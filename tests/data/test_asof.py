@@ -13,7 +13,7 @@ from pivotal.data.asof import AsOfCache, asof_windows, closed_window, series_key
 from pivotal.data.candles import Candles
 from pivotal.data.duckdb_store import DuckDBStore
 from pivotal.data.store import MarketStore
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from tests.stores import throwaway_store
 
 FILES = {

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from pivotal.data.candles import Candles
-from pivotal.data.timeframes import TIMEFRAMES
+from pivotal.core.timeframes import TIMEFRAMES
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.structure.incremental import WilliamsMarketStructure
 from pivotal.structure.pivots import with_timestamps, wms_batch, wms_events
 from pivotal.structure.types import PivotParams, PivotSet

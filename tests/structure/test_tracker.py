@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pivotal.data.candles import Candles
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.structure.pivots import wms_batch, wms_events
 from pivotal.structure.tracker import PivotTracker, params_hash
 from pivotal.structure.types import PivotEvent, PivotParams

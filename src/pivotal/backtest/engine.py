@@ -22,7 +22,7 @@ from pivotal.backtest.metrics import bar_stats, trade_metrics
 from pivotal.backtest.strategy import Bar, BarContext, Fill, Order, Position, Strategy
 from pivotal.backtest.trades import EquityCurve, Trade, TradeList
 from pivotal.data.candles import Candles
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def backtest(
 def _load_detail(data_dir: Path | None, store: str | None, exchange: str | None, symbol: str | None,
                  timeframe: str | None, input_file: Path | None, bars: Candles) -> Candles | None:  # fmt: skip
     """Finer bars covering the main series (same time range), or None when not asked for."""
-    from pivotal.data.timeframes import TIMEFRAMES
+    from pivotal.core.timeframes import TIMEFRAMES
 
     if timeframe is None and input_file is None:
         return None

@@ -39,7 +39,7 @@ def download(
     """Download closed candles through ccxt into the store; re-running resumes after the newest stored bar."""
     from pivotal.data.backends import open_store
     from pivotal.data.download import DownloadError, download_candles  # ccxt: lazy, only when downloading
-    from pivotal.data.timeframes import parse_timeframes
+    from pivotal.core.timeframes import parse_timeframes
 
     try:
         tfs = parse_timeframes(timeframes)

@@ -128,7 +128,7 @@ def export(
     store: str | None = StoreOption,
 ) -> None:
     """Write one stored candle series (optionally a time range) to a Parquet file."""
-    from pivotal.data.timeframes import timeframe_ms
+    from pivotal.core.timeframes import timeframe_ms
 
     try:
         timeframe_ms(timeframe)

@@ -49,7 +49,7 @@ def optimize(
 ) -> None:
     """Optimise a strategy per market with walk-forward validation; print a leaderboard with significance."""
     from pivotal.data.backends import open_store
-    from pivotal.data.timeframes import parse_timeframes
+    from pivotal.core.timeframes import parse_timeframes
     from pivotal.optimize.parallel import make_runner
     from pivotal.optimize.pipeline import OptimizeSpec
     from pivotal.optimize.service import OptimizationJobs, markets_of

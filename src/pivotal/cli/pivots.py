@@ -51,7 +51,7 @@ SkipOpt = typer.Option(False, "--skip-inside/--no-skip-inside", help="Ignore ins
 
 def _check_timeframe(timeframe: str | None) -> None:
     """Unknown names fail here, before any bars are read (``None``: detect it from an --input file)."""
-    from pivotal.data.timeframes import TIMEFRAMES
+    from pivotal.core.timeframes import TIMEFRAMES
 
     if timeframe is not None and timeframe not in TIMEFRAMES:
         raise fail(f"unknown timeframe {timeframe!r}; use one of: {' '.join(TIMEFRAMES)}")
@@ -73,7 +73,7 @@ def _params(k: int, m: int, levels: int, tie: Tie, skip_inside: bool) -> PivotPa
 
 
 def _tf_ms(bars: Candles) -> int | None:
-    from pivotal.data.timeframes import TIMEFRAMES
+    from pivotal.core.timeframes import TIMEFRAMES
 
     return TIMEFRAMES.get(bars.timeframe)
 

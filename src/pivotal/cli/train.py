@@ -59,7 +59,7 @@ def train(
 ) -> None:
     """Train on walk-forward folds, compare with baselines out of sample, write the report, keep the best checkpoints."""
     from pivotal.data.backends import open_store
-    from pivotal.data.timeframes import parse_timeframes
+    from pivotal.core.timeframes import parse_timeframes
     from pivotal.optimize.walkforward import WalkForwardSpec
     from pivotal.training.pipeline import RunSpec, finish, load_series, read_candles_file, run
 

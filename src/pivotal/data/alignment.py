@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 
 WEEK_ORIGIN_MS = 4 * 86_400_000  # 1970-01-05, the first Monday after the epoch
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from pivotal.data.candles import Candles
 from pivotal.data.store import MarketStore
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 
 SeriesKey = tuple[str, str]  # (symbol, timeframe)
 

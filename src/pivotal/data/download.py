@@ -19,7 +19,7 @@ import numpy as np
 from pivotal.data.alignment import timeframe_origin
 from pivotal.data.candles import Candles
 from pivotal.data.store import MarketStore
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -25,7 +25,7 @@ from pivotal.data import sql
 from pivotal.data.candles import Candles
 from pivotal.data.frames import depth_arrow, depth_frame
 from pivotal.data.sql_store import SeriesKey, SqlStore
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.trades import Trades
 
 _BATCH = "_pivotal_batch"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pivotal.data.store import Gap
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 
 
 def find_gaps(ts: np.ndarray, timeframe: str) -> list[Gap]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from pivotal.data.alignment import bucket_start
 from pivotal.data.candles import Candles
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.trades import Trades
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pivotal.data.timeframes import TIMEFRAMES
+from pivotal.core.timeframes import TIMEFRAMES
 
 SCHEMA_VERSION = "1"
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pivotal.data.timeframes import TIMEFRAMES
+from pivotal.core.timeframes import TIMEFRAMES
 
 # Longest first, so BTCFDUSD splits as BTC/FDUSD and not BTCFD/USD.
 KNOWN_QUOTES: tuple[str, ...] = tuple(

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pivotal.data.alignment import is_aligned
 from pivotal.data.candles import Candles
-from pivotal.data.timeframes import TIMEFRAMES
+from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.data.trades import Trades
 
 SNAPSHOT_COLUMNS = ("local_ts_ns", "event_ts_ms", "last_update_id", "side", "level", "price", "qty")

@@ -23,7 +23,7 @@ import numpy as np
 from pivotal.data.asof import closed_window
 from pivotal.data.candles import Candles
 from pivotal.data.store import MarketStore
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.trades import Trades
 from pivotal.features.indicators import compute_indicators
 from pivotal.features.input_spec import InputSpec

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pivotal.data.alignment import bucket_start
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.features.input_spec import InputSpec
 from pivotal.features.model_io import BaseDataInput, ShapeError
 

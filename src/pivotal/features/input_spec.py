@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.structure.types import PivotParams
 
 PRIMARY = ""  # WindowSpec.symbol placeholder for "the input's primary symbol"

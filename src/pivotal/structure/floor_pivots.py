@@ -13,7 +13,7 @@ import numpy as np
 
 from pivotal.data.candles import Candles
 from pivotal.data.resample import resample
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 
 LEVEL_NAMES = ("p", "r1", "r2", "r3", "s1", "s2", "s3")
 

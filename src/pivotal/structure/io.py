@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from pivotal.config import Settings
 from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
-from pivotal.data.timeframes import TIMEFRAMES
+from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.structure.pivots import validate_bars
 
 PRICE_COLUMNS = ("open", "high", "low", "close")

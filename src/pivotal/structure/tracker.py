@@ -20,7 +20,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from pivotal.data.candles import Candles
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.structure.incremental import WilliamsMarketStructure
 from pivotal.structure.types import PivotEvent, PivotParams
 

@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit
 
 from pivotal.data.candles import Candles
-from pivotal.data.timeframes import timeframe_ms as tf_length
+from pivotal.core.timeframes import timeframe_ms as tf_length
 from pivotal.structure.pivots import wms_batch
 from pivotal.structure.types import PivotParams, PivotSet
 

@@ -19,7 +19,7 @@ import torch
 from pivotal.data.candles import Candles
 from pivotal.data.resample import resample
 from pivotal.data.store import MarketStore
-from pivotal.data.timeframes import timeframe_ms
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.features.assemble import PreparedSeries, build_input_from_series, closed_window
 from pivotal.features.input_spec import InputSpec, WindowSpec
 from pivotal.models.cnn import CNNModel

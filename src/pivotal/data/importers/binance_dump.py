@@ -15,7 +15,7 @@ import pandas as pd
 from pivotal.data.candles import Candles
 from pivotal.data.importers.base import CandleBatch, ImportFormatError, numeric_column, timestamp_column
 from pivotal.data.symbols import unified_symbol
-from pivotal.data.timeframes import TIMEFRAMES
+from pivotal.core.timeframes import TIMEFRAMES
 
 KLINE_COLUMNS = (
     "open_time",
