@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test test-unit lint bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,9 +21,14 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	bash scripts/secret_scan.sh
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: lint
 	bash scripts/run_tests.sh
+
+test-unit: install
+	bash scripts/run_tests.sh -m unit
 
 bench: install
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

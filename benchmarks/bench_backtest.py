@@ -15,12 +15,22 @@ first 100,000 bars. Figures, each with a reference measured in the same run:
    distort sizing; vectorbt ``size=inf``), a position open at the end closes at the last close
    (backtesting.py ``finalize_trades=True``; vectorbt reports it as an open trade valued at the last close).
    Goal: >= 100x backtesting.py and at least vectorbt's speed.
+5. the event engine (``pivotal.execution``) on the same 100,000 bars, before and after the execution-model rewrite:
+   "before" is the engine of the last commit (``git archive HEAD``, run in a subprocess on the same bars), "after"
+   both ways the engine drives a strategy: every bar an event (what the live runtime does) and sparse driving
+   (``wake_bars``: only bars where the strategy can act are events; identical trades, tested). Goals: >= 1 M bars/s
+   for SMA cross and >= 250 k bars/s for LS3.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -30,12 +40,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pivotal.backtest.engine import BacktestConfig, run_backtest
 from pivotal.data.candles import Candles
+from pivotal.execution.engine import BacktestConfig, run_backtest
 from pivotal.features.volatility import sma
-from pivotal.strategies.liquidity_sweep import LiquiditySweepV3
-from pivotal.strategies.ls3_params import LS3Params, grid_choices, grid_size
-from pivotal.strategies.ls3_sweep import evaluate, evaluate_many, prepare_market
+from pivotal.strategies.ls3.params import LS3Params, grid_choices, grid_size
+from pivotal.strategies.ls3.strategy import LiquiditySweepV3
+from pivotal.strategies.ls3.sweep import evaluate, evaluate_many, prepare_market
 from pivotal.strategies.sma_cross import SmaCross, SmaCrossParams, sma_cross_trades
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance" / "BTCUSDT-1m-2024.parquet"
@@ -82,7 +92,7 @@ def bench_one(c: Candles, market, quick: bool) -> None:
     event_bars = 20_000 if quick else len(c)
     sub = c.slice(0, event_bars)
     t0 = time.perf_counter()
-    slow = run_backtest(sub, LiquiditySweepV3(params), BacktestConfig())
+    slow = run_backtest(sub, LiquiditySweepV3(params), BacktestConfig(sparse=False))
     event_s = time.perf_counter() - t0
     sub_market = prepare_market(sub.open, sub.high, sub.low, sub.close, sub.volume, sub.ts)
     same = [t.net_return for t in evaluate(sub_market, params).trades] == slow.trades.returns.tolist()
@@ -223,7 +233,7 @@ def bench_sma(c: Candles) -> None:
     mine = pd.DataFrame({"entry": ours["entry_bar"], "exit": ours["exit_bar"], "ef": ours["entry_fill"], "xf": ours["exit_fill"]})
     t_vec = best_of(lambda: sma_cross_trades(c.open, c.close, p), 5)
     t0 = time.perf_counter()
-    event = run_backtest(c, SmaCross(p), BacktestConfig(0.0, 0.0))
+    event = run_backtest(c, SmaCross(p), BacktestConfig(0.0, 0.0, sparse=False))
     t_event = time.perf_counter() - t0
     ev = pd.DataFrame(
         {
@@ -248,6 +258,92 @@ def bench_sma(c: Candles) -> None:
     )
 
 
+_BEFORE_SCRIPT = """
+import json, sys, time
+import pyarrow.parquet as pq
+from pivotal.backtest.engine import BacktestConfig, run_backtest
+from pivotal.data.candles import Candles
+from pivotal.strategies.liquidity_sweep import LiquiditySweepV3
+from pivotal.strategies.ls3_params import LS3Params
+from pivotal.strategies.sma_cross import SmaCross, SmaCrossParams
+c = Candles.from_arrow(pq.read_table(sys.argv[1]), "binance", "BTC/USDT", "1m").slice(0, int(sys.argv[2]))
+out = {}
+for name, make, cfg in (("sma", lambda: SmaCross(SmaCrossParams(10, 30)), BacktestConfig(0.0, 0.0)),
+                        ("ls3", lambda: LiquiditySweepV3(LS3Params()), BacktestConfig())):
+    run_backtest(c.slice(0, 2000), make(), cfg)  # warm-up: numba compiles into the fresh copy's cache
+    best = float("inf")
+    for _ in range(int(sys.argv[3])):
+        t0 = time.perf_counter(); res = run_backtest(c, make(), cfg); best = min(best, time.perf_counter() - t0)
+    out[name] = [best, res.trades.returns.tolist()]
+print(json.dumps(out))
+"""
+
+
+def engine_before(bars: int, repeat: int) -> dict[str, tuple[float, list[float]]] | None:
+    """The previous commit's event engine on the same bars, in a subprocess on a ``git archive HEAD`` copy of src/."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "archive", "HEAD", "src"], cwd=root, capture_output=True, check=False)
+        if archive.returncode != 0:
+            print(f"  (before: git archive failed: {archive.stderr.decode().strip()})")
+            return None
+        with tarfile.open(fileobj=__import__("io").BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        env = {**os.environ, "PYTHONPATH": str(Path(tmp) / "src")}
+        run = subprocess.run(
+            [sys.executable, "-c", _BEFORE_SCRIPT, str(DATA), str(bars), str(repeat)], env=env, capture_output=True, text=True
+        )
+        if run.returncode != 0:
+            print(f"  (before: failed: {run.stderr.strip()[-300:]})")
+            return None
+        return {k: (v[0], v[1]) for k, v in json.loads(run.stdout.strip().splitlines()[-1]).items()}
+
+
+def bench_event_engine(c: Candles, repeat: int) -> None:
+    """Wall-clock best of ``repeat`` and CPU time (``process_time``, less disturbed by the other users of the shared
+    machine) for every-bar and sparse driving; "before" (previous commit) is wall-clock in a subprocess."""
+    before = engine_before(len(c), repeat)
+    makers = {"sma": lambda: SmaCross(SmaCrossParams(10, 30)), "ls3": lambda: LiquiditySweepV3(LS3Params())}
+    configs = {"sma": BacktestConfig(0.0, 0.0), "ls3": BacktestConfig()}
+    goals = {"sma": 1_000_000, "ls3": 250_000}
+    n = len(c)
+    for name in ("sma", "ls3"):
+        res: dict[bool, object] = {}
+
+        def timed(sparse: bool, name: str = name, res: dict = res) -> tuple[float, float]:
+            cfg = BacktestConfig(configs[name].fee_rate, configs[name].slippage, sparse=sparse)
+            wall = cpu = float("inf")
+            for _ in range(repeat):
+                t0, c0 = time.perf_counter(), time.process_time()
+                res[sparse] = run_backtest(c, makers[name](), cfg)
+                wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+            return wall, cpu
+
+        run_backtest(c.slice(0, 2000), makers[name](), configs[name])  # warm-up
+        (every, every_cpu), (sparse, sparse_cpu) = timed(False), timed(True)
+        same = res[False].trades.returns.tolist() == res[True].trades.returns.tolist()  # type: ignore[attr-defined]
+        if before is not None:
+            same_before = before[name][1] == res[False].trades.returns.tolist()  # type: ignore[attr-defined]
+            took = before[name][0]
+            ref = (
+                f"before {took * 1e3:.0f} ms ({n / took / 1e3:.0f} k bars/s; x{took / every:.1f} now); same trades: {same_before}"
+            )
+        else:
+            ref = "before: not measured"
+        label = "SMA cross 10/30" if name == "sma" else "LS3 (defaults)"
+        goal = goals[name]
+        row(
+            f"event engine, {label}, {n:,} bars",
+            f"every bar {every * 1e3:.0f} ms = {n / every / 1e3:.0f} k bars/s (CPU {n / every_cpu / 1e3:.0f} k); "
+            f"sparse {sparse * 1e3:.0f} ms = {n / sparse / 1e3:.0f} k bars/s (CPU {n / sparse_cpu / 1e3:.0f} k), "
+            f"same trades: {same}",
+            ref,
+            f"goal >= {goal // 1000} k bars/s: every bar {'met' if n / every >= goal else 'missed'} "
+            f"(CPU {'met' if n / every_cpu >= goal else 'missed'}), sparse {'met' if n / sparse >= goal else 'missed'} "
+            f"(CPU {'met' if n / sparse_cpu >= goal else 'missed'})",
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="grid subset (extrapolated), event engine on 20k bars")
@@ -267,6 +363,7 @@ def main() -> None:
     bench_grid(market, args.quick)
     bench_random(c)
     bench_sma(c.slice(0, 20_000) if args.quick else c)
+    bench_event_engine(c, 1 if args.quick else 3)
     print("\n| figure | value | reference (same run) | goal |\n|---|---|---|---|")
     for r in ROWS:
         print("| " + " | ".join(r) + " |")

@@ -2,7 +2,9 @@
 
 Prints p50/p99 per operation and the ratio to a reference measured in the same run:
 - encode            vs stacking the raw OHLCV windows into a float32 tensor (the least any encoder does);
-- build_input(store) vs one ``store.candles`` read per window (the least I/O an as-of read needs);
+- build_input(store) vs one ``store.candles`` read per window of window + warm-up bars (what the as-of read cost before
+  issue #8) and vs reading each whole series (what it reads now: inputs are cut from the whole prepared series, exactly
+  as training cuts them, so live and training pivot context are identical); ``prepared=`` shows repeated live calls;
 - build_labels      vs ``wms_batch`` alone on the same bars.
 Goal (issue #5): encoding one input from an in-memory window <= 2 ms.
 
@@ -22,7 +24,7 @@ import pandas as pd
 
 from pivotal.data.candles import Candles
 from pivotal.data.duckdb_store import DuckDBStore
-from pivotal.features.assemble import PreparedSeries, build_input, build_input_from_series
+from pivotal.features.assemble import PreparedSeries, build_input, build_input_from_series, load_input_series, prepare_series
 from pivotal.features.encoding import encode
 from pivotal.features.input_spec import InputSpec, WindowSpec
 from pivotal.features.model_io import BaseDataInput
@@ -32,6 +34,7 @@ from pivotal.training.labels import build_labels
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance"
 SPEC = InputSpec((WindowSpec("1m", 300), WindowSpec("1h", 300), WindowSpec("1m", 300, "BTC/USDT")))
 MINUTE = 60_000
+OLD_WARMUP = 200  # warm-up bars the as-of read used before issue #8 (the reference I/O)
 
 
 def timings(fn: Callable[[], object], repeat: int) -> np.ndarray:
@@ -100,12 +103,17 @@ def main() -> None:
             t = times[next(it) % repeat]
             for w, (sym, tf) in zip(SPEC.windows, SPEC.keys("ETH/USDT"), strict=True):
                 step = MINUTE if tf == "1m" else 60 * MINUTE
-                store.candles("binance", sym, tf, t - (w.length + SPEC.pivot_warmup) * step, t - step + 1)
+                store.candles("binance", sym, tf, t - (w.length + OLD_WARMUP) * step, t - step + 1)
 
         io_ref = timings(read_windows, max(20, repeat // 5))
-        row("store.candles per window (reference)", io_ref, None)
+        row("store.candles window+warm-up (ref)", io_ref, None)
+        whole = timings(lambda: load_input_series(store, "binance", "ETH/USDT", SPEC), max(20, repeat // 5))
+        row("store.candles whole series (ref)", whole, io_ref)
         as_of = timings(lambda: build_input(store, "binance", "ETH/USDT", times[next(it) % repeat], SPEC), max(20, repeat // 5))
         row("build_input(store) as of t", as_of, io_ref)
+        ready = prepare_series(load_input_series(store, "binance", "ETH/USDT", SPEC), SPEC.pivot_params)
+        cut = timings(lambda: build_input(store, "binance", "ETH/USDT", times[next(it) % repeat], SPEC, prepared=ready), repeat)
+        row("build_input(store, prepared=...)", cut, io_ref)
         store.close()
 
     label_ref = timings(lambda: wms_batch(minutes.high, minutes.low, minutes.open, minutes.close), 5)

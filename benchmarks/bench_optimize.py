@@ -37,8 +37,9 @@ from pivotal.optimize.optimizer import Optimizer, RunContext
 from pivotal.optimize.parallel import LocalRunner, Runner
 from pivotal.optimize.random_search import RandomSearch, sample_indices
 from pivotal.optimize.study import TrialLog, open_storage
-from pivotal.optimize.walkforward import WalkForwardSpec, split, walk_forward
-from pivotal.strategies.ls3_sweep import evaluate_many
+from pivotal.optimize.walkforward import walk_forward
+from pivotal.strategies.ls3.sweep import evaluate_many
+from pivotal.validation.walkforward import WalkForwardSpec, holding_end, split
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance" / "BTCUSDT-1h-2018-2026.parquet"
 SOURCE_RANDOM_S, SOURCE_BAYES_S = 50.0, 10.0
@@ -99,7 +100,7 @@ def run(tmp: Path) -> None:
     # 3. walk-forward random study vs one flat search with the same number of evaluations
     per_fold = 200 if quick else 1000
     objective = fresh_objective(candles)
-    folds = split(objective.timestamps, WalkForwardSpec())
+    folds = split(objective.timestamps, WalkForwardSpec(), holding_end(objective.timestamps, objective.max_hold_bars))
     wf_s, _ = timed(lambda: walk_forward(objective, RandomSearch(per_fold, seed=3), folds, Scorer(min_trades=30),
                                          lambda f: RunContext(TrialLog(storage, f"wf/w{f.number}"), local)))  # fmt: skip
     flat_s, _ = timed(

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from pivotal.data.candles import Candles
 from pivotal.data.duckdb_store import DuckDBStore
+from pivotal.data.state.pivots import PivotRepository
 from pivotal.structure.bounds import pivot_bounds
 from pivotal.structure.floor_pivots import floor_pivots_from_lower
 from pivotal.structure.pivots import wms_batch
@@ -66,7 +67,7 @@ def tracker_rate(bars: Candles, chunk: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store = DuckDBStore(Path(tmp) / "bench.duckdb")
         store.write_candles(bars, source="bench")
-        tracker = PivotTracker(PivotParams())
+        tracker = PivotTracker(PivotParams(), PivotRepository(store))
         start = time.perf_counter()
         for stop in range(chunk, len(bars) + chunk, chunk):
             tracker.update(

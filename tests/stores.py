@@ -5,6 +5,7 @@ Other engineers share the PostgreSQL database, so every store gets its own schem
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from pivotal.data.duckdb_store import DuckDBStore
 from pivotal.data.postgres_store import PostgresStore
 from pivotal.data.store import MarketStore
 
-POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_DSN = os.environ.get("PIVOTAL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 # Parameters for a fixture that runs a test once per backend.
 BACKENDS = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
 

@@ -1,6 +1,8 @@
 """One settings object: defaults < TOML config file < environment (``PIVOTAL_*``).
 
-Secrets (exchange API keys) are read from the environment only and never written anywhere.
+Secrets (exchange API keys) are read from the environment only and never written anywhere: a key in the config file
+is refused. The PostgreSQL DSN is a ``SecretDsn``: its password is masked in reprs, logs and error messages, and
+only ``settings.postgres_dsn.get_secret_value()`` (where a connection is opened) sees it.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -16,6 +19,34 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from pivotal.core.errors import UserInputError
+
+# Settings that must come from the environment only (the README promises it; a config file gets copied and shared).
+ENV_ONLY = ("exchange_api_key", "exchange_api_secret")
+DATA_DIR_MODE = 0o700
+
+
+def mask_dsn(dsn: str) -> str:
+    """A DSN with its password replaced by ``***`` (URL form ``scheme://user:***@host/db``, or ``password=***``)."""
+    if "://" not in dsn:
+        return " ".join("password=***" if part.lower().startswith("password=") else part for part in dsn.split())
+    try:
+        parts = urlsplit(dsn)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+class SecretDsn(SecretStr):
+    """A DSN whose password never shows: ``str``/``repr`` (and so logs, tracebacks, ``Settings()``) print it masked."""
+
+    def _display(self) -> str:
+        return mask_dsn(self.get_secret_value())
 
 
 def default_data_dir() -> Path:
@@ -40,7 +71,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     store: Literal["duckdb", "postgres"] = "duckdb"
     duckdb_file: str = "pivotal.duckdb"
-    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
+    postgres_dsn: SecretDsn = SecretDsn("postgresql://postgres@127.0.0.1:5432/test")
     postgres_schema: str = "pivotal"
     reference_symbol: str = "BTC/USDT"
     default_exchange: str = "binance"
@@ -59,7 +90,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        toml = _NoSecretsToml(settings_cls, toml_file=config_file_path())
         return (init_settings, env_settings, toml)
 
     @property
@@ -67,7 +98,26 @@ class Settings(BaseSettings):
         return self.data_dir / self.duckdb_file
 
     def ensure_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data directory owner-only (0700): it holds the store, jobs and models."""
+        self.data_dir.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+
+
+class _NoSecretsToml(TomlConfigSettingsSource):
+    """The TOML file source, refusing API keys: they are read from the environment only."""
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
+        self.path = toml_file
+        super().__init__(settings_cls, toml_file=toml_file)
+
+    def __call__(self) -> dict[str, Any]:
+        found = [key for key in ENV_ONLY if key in self.toml_data]
+        if found:
+            env = ", ".join(f"PIVOTAL_{key.upper()}" for key in found)
+            raise UserInputError(
+                f"{self.path}: {', '.join(found)} must not be in the config file (keys are read from the environment "
+                f"only); fix: remove it from the file and set {env}"
+            )
+        return super().__call__()
 
 
 def load_settings(**overrides: Any) -> Settings:

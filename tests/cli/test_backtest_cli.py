@@ -9,25 +9,25 @@ import pandas as pd
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from pivotal.backtest.engine import run_backtest
 from pivotal.cli.main import app
 from pivotal.config import load_settings
 from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
-from pivotal.strategies.liquidity_sweep import LiquiditySweepV3
-from pivotal.strategies.ls3_params import LS3Params
-from pivotal.structure.io import load_bars_file
+from pivotal.data.loaders import load_candles_file as load_bars_file
+from pivotal.execution.engine import run_backtest
+from pivotal.strategies.ls3.params import LS3Params
+from pivotal.strategies.ls3.strategy import LiquiditySweepV3
 
 runner = CliRunner()
 LOOSE = [
-    "--pierce-depth",
-    "0.0005",
-    "--rejection-candles",
-    "5",
-    "--volume-spike-threshold",
-    "1.5",
-    "--reversal-candle-size",
-    "0.5",
+    "--param",
+    "pierce_depth=0.0005",
+    "--param",
+    "rejection_candles=5",
+    "-p",
+    "volume_spike_threshold=1.5",
+    "-p",
+    "reversal_candle_size=0.5",
 ]
 
 
@@ -75,7 +75,7 @@ def test_params_file_and_json_export(shared_data: Path, tmp_path: Path) -> None:
 
 def test_sma_cross_strategy(shared_data: Path) -> None:
     code, out = invoke(
-        ["backtest", "--strategy", "sma_cross", "--input", str(btc_4h(shared_data)), "--fast", "5", "--slow", "20"]
+        ["backtest", "--strategy", "sma_cross", "--input", str(btc_4h(shared_data)), "--param", "fast=5", "--param", "slow=20"]
     )
     assert code == 0, out
     assert "fast=5, slow=20" in out
@@ -97,17 +97,23 @@ def test_errors_are_clear(shared_data: Path, tmp_path: Path) -> None:
     btc = str(btc_4h(shared_data))
     code, out = invoke(["backtest"])
     assert code == 1 and "--input FILE" in out
-    code, out = invoke(["backtest", "--input", btc, "--fast", "3"])
-    assert code == 1 and "do not apply to liquidity_sweep" in out
+    code, out = invoke(["backtest", "--input", btc, "--param", "fast=3"])
+    assert code == 1 and "strategy liquidity_sweep: unknown parameter(s) fast; valid: key_level_lookback" in out
+    code, out = invoke(["backtest", "--input", btc, "--strategy", "nope"])
+    assert code == 1 and "unknown strategy 'nope'; registered: " in out and "liquidity_sweep, sma_cross" in out
+    code, out = invoke(["backtest", "--input", btc, "--param", "fast"])
+    assert code == 1 and "expected key=value" in out
+    code, out = invoke(["backtest", "--input", btc, "--strategy", "sma_cross", "-p", "fast=30", "-p", "slow=10"])
+    assert code == 1 and "SMA cross needs 1 <= fast < slow" in out
     bad = tmp_path / "bad.json"
     bad.write_text('{"pierce": 0.1}')
     code, out = invoke(["backtest", "--input", btc, "--params", str(bad)])
-    assert code == 1 and "bad.json: unknown LS3 parameter(s) ['pierce']" in out
+    assert code == 1 and "bad.json: strategy liquidity_sweep: unknown parameter(s) pierce" in out
     code, out = invoke(["backtest", "--input", btc, "--end", "2017-01-01", "--trades-out", str(tmp_path / "x.txt")])
     assert code == 1 and "use .csv or .json" in out
     code, out = invoke(["backtest", "-e", "binance", "-s", "ETH/USDT", "-t", "1h"])
     assert code == 1 and "no stored candles" in out
-    code, out = invoke(["backtest", "--input", btc, "--stop-distance", "-1"])
+    code, out = invoke(["backtest", "--input", btc, "--param", "stop_distance=-1"])
     assert code == 1 and "stop_distance=-1.0" in out
 
 

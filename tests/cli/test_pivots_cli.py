@@ -137,7 +137,7 @@ def test_bad_file_rows_are_named(tmp_path: Path, eth_frame: pd.DataFrame) -> Non
     bad.to_csv(path, index=False)
     result = runner.invoke(app, ["pivots", "compute", "-i", str(path)])
     assert result.exit_code == 1
-    assert "bad.csv: row 17: high < low" in " ".join(result.output.split())
+    assert "bad.csv: row 17, field 'low'" in " ".join(result.output.split())
     no_close = tmp_path / "no_close.csv"
     bad.drop(columns=["close"]).to_csv(no_close, index=False)
     result = runner.invoke(app, ["pivots", "compute", "-i", str(no_close)])

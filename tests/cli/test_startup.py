@@ -88,7 +88,5 @@ def test_import_format_choices_equal_the_importers_list() -> None:
 
 def test_optimize_choices_equal_the_library_lists() -> None:
     from pivotal.optimize.bayesian import SAMPLERS
-    from pivotal.optimize.service import STRATEGIES
 
     assert tuple(SAMPLERS) == optimize_cli.SAMPLERS
-    assert tuple(STRATEGIES) == optimize_cli.STRATEGIES

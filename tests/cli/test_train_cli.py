@@ -6,11 +6,14 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from pivotal.cli.main import app
 from pivotal.data.backends import open_store
+from pivotal.data.candles import Candles
 from pivotal.models.io import ACTIONS, ModelOutput
 from tests.models.real_samples import real_candles
 
@@ -72,7 +75,7 @@ def test_models_list_show_delete() -> None:
 def test_train_without_data_says_what_to_do() -> None:
     result = runner.invoke(app, [*TRAIN, "--model", "cnn"])
     assert result.exit_code == 1
-    assert "no 1h candles for binance BTC/USDT" in result.output.replace("\n", " ")
+    assert "no stored candles for binance BTC/USDT 1h: the store is empty; import first" in " ".join(result.output.split())
 
 
 def test_train_from_an_input_file(shared_data: Path, tmp_path: Path) -> None:
@@ -85,3 +88,28 @@ def test_train_from_an_input_file(shared_data: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", [["train"], ["predict"], ["models", "list"], ["models", "show"], ["models", "delete"]])
 def test_help_renders(command: list[str]) -> None:
     assert "Usage" in _invoke([*command, "--help"])
+
+
+def test_readme_train_then_predict_with_a_stale_daily_series(shared_data: Path) -> None:
+    """Issue #8: the README's `train --timeframes 1h,4h,1d` → `predict` on ../shared/data, where the stored Binance
+    BTC/USDT 1d series ends 2020-12-31. Before, training used the 2020 window for 2021 samples and predict refused
+    ("1d: 0/100 bars"); now the 1d bars after 2020 are aggregated from the 1h bars in both, and predict answers."""
+    hourly = Candles.from_frame(
+        pd.read_parquet(shared_data / "binance/BTCUSDT-1h-2018-2026.parquet"), "binance", "BTC/USDT", "1h"
+    )
+    daily = Candles.from_frame(pd.read_parquet(shared_data / "binance/BTCUSDT-1d.parquet"), "binance", "BTC/USDT", "1d")
+    first, last = np.searchsorted(hourly.ts, [1_590_969_600_000, 1_622_505_600_000])  # 2020-06-01 .. 2021-06-01
+    store = open_store()
+    try:
+        store.write_candles(hourly.slice(int(first), int(last)), source="test slice")
+        store.write_candles(daily, source="test slice")
+    finally:
+        store.close()
+    readme = ["train", "--model", "cnn", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframes", "1h,4h,1d"]
+    out = _invoke([*readme, "--epochs", "1", "--walk-forward", "60/1/20", "--folds", "1", "--stride", "4"])
+    assert "checkpoint cnn:" in out
+    report = Path(os.environ["PIVOTAL_DATA_DIR"]) / "reports" / "cnn"
+    assert "Holm" in (report / "report.md").read_text() and (report / "evaluation.json").exists()
+    printed = _invoke(["predict", "--model", "cnn", "--symbol", "BTC/USDT", "--at", "2021-05-01T00:00"])
+    output = ModelOutput.from_json(printed)
+    assert output.timestamp == 1_619_827_200_000 and output.action in ACTIONS

@@ -72,6 +72,6 @@ def test_export_of_unknown_series_fails_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "x.parquet"
     args = ["data", "export", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h", "--out", str(out)]
     result = runner.invoke(app, args)
-    assert result.exit_code == 1 and "no binance BTC/USDT 1h candles" in result.output and not out.exists()
+    assert result.exit_code == 1 and "no stored candles for binance BTC/USDT 1h" in result.output and not out.exists()
     bad = runner.invoke(app, [*args[:-3], "7m", "--out", str(out)])
     assert bad.exit_code == 1 and "unknown timeframe '7m'" in bad.output

@@ -61,7 +61,9 @@ def test_faults_are_retried_and_result_is_identical_to_source(store: MarketStore
     plan = FaultPlan(faults, slow_s=1.0)
     served = {("BTCUSDT", "1m"): btc, ("ETHUSDT", "1m"): eth}
     now = max(open_bar_clock(btc), open_bar_clock(eth))  # the series ending last has an open bar at `now`
-    with FakeBinance(served, now_ms=now, plan=plan) as fake:
+    # BTC's served bars end before the clock: listed as halted, like a market that stopped trading (a trading market
+    # with nothing up to now is a fault, see test_hardening_download.py).
+    with FakeBinance(served, now_ms=now, plan=plan, halted={"BTCUSDT"}) as fake:
         results = download_candles(
             store,
             "binance",

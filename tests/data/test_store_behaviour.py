@@ -256,6 +256,7 @@ def test_failure_inside_the_write_transaction_rolls_back(store: MarketStore, mon
     assert store.candles("test", "X/Y", "1h").equals(hand_candles([0, 1, 2], close=100.0))
 
 
+@pytest.mark.postgres
 def test_postgres_direct_copy_falls_back_to_merge_on_a_key_clash(monkeypatch: pytest.MonkeyPatch) -> None:
     """As if another writer stored bars between the overlap check and the COPY: the batch is merged instead."""
     with throwaway_postgres_store() as pg:

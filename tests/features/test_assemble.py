@@ -113,13 +113,8 @@ def test_store_and_in_memory_paths_agree(store: DuckDBStore, series: dict[tuple[
     from_store = build_input(store, "binance", "ETH/USDT", t, SPEC)
     prepared = {k: PreparedSeries.build(v, SPEC.pivot_params) for k, v in series.items()}
     in_memory = build_input_from_series(prepared, "ETH/USDT", t, SPEC)
-    for key in from_store.ohlcv:
-        assert from_store.ohlcv[key].equals(in_memory.ohlcv[key])
-        # level-1 pivots depend on k bars around them only, so the warm-up makes them identical
-        for kind in ("H", "L"):
-            a, b = from_store.pivots[key].get(1, kind), in_memory.pivots[key].get(1, kind)
-            keep_a, keep_b = a.index >= 0, b.index >= 0
-            assert np.array_equal(a.index[keep_a], b.index[keep_b]) and np.array_equal(a.price[keep_a], b.price[keep_b])
+    # one load → prepare → cut for both (issue #8): every pivot of every level and every indicator value is identical
+    assert_same_input(from_store, in_memory)
 
 
 def test_last_predictions_come_from_the_output_store(store: DuckDBStore, series: dict[tuple[str, str], Candles]) -> None:
@@ -137,7 +132,7 @@ def test_windows_reach_back_over_gaps(tmp_path: Path, series: dict[tuple[str, st
     store = DuckDBStore(tmp_path / "gappy.duckdb")
     store.write_candles(minutes.slice(0, 1000))
     store.write_candles(minutes.slice(1900, 2000))  # a 900-minute hole
-    spec = InputSpec((WindowSpec("1m", 300),), pivot_warmup=0)
+    spec = InputSpec((WindowSpec("1m", 300),))
     window = build_input(store, "binance", "ETH/USDT", int(minutes.ts[1999]) + MINUTE, spec).window("1m")
     store.close()
     assert len(window) == 300 and window.ts[0] == minutes.ts[800] and window.ts[-1] == minutes.ts[1999]
@@ -188,6 +183,7 @@ def test_presets_and_spec_errors() -> None:
         InputSpec((WindowSpec("1m"),), completeness_threshold=1.5)
 
 
+@pytest.mark.postgres
 def test_postgres_store_gives_the_same_input(store: DuckDBStore, series: dict[tuple[str, str], Candles]) -> None:
     with throwaway_postgres_store() as pg:
         for candles in series.values():

@@ -76,17 +76,42 @@ def test_greedy_holds_unless_the_best_action_beats_hold_by_the_margin() -> None:
     assert sure.greedy(q).tolist() == [0, 1]
 
 
-def test_environment_rewards_are_net_of_fees_and_slippage() -> None:
+def test_environment_fills_at_the_next_open_with_fees_and_slippage_like_the_engine() -> None:
     close = np.array([100.0, 110.0, 99.0, 99.0])
-    env = BarEnvironment(np.zeros((4, 1), np.float32), close, fee=0.001, slippage=0.0005, vol_window=2)
+    opens = np.array([100.0, 101.0, 111.0, 98.0])
+    fee, slip = 0.001, 0.0005
+    env = BarEnvironment(np.zeros((4, 1), np.float32), close, fee=fee, slippage=slip, vol_window=2, open_=opens)
     env.reset()
-    _, _, _, net0 = env.step(0)  # BUY from flat: one unit of turnover
-    _, _, _, net1 = env.step(1)  # SELL from long: two units
-    state, _, done, net2 = env.step(2)  # HOLD (flat) from short: one unit
-    assert net0 == pytest.approx(math.log(1.1) - 0.0015)
-    assert net1 == pytest.approx(-math.log(99 / 110) - 0.003)
-    assert net2 == pytest.approx(-0.0015) and done
+    _, _, _, net0 = env.step(0)  # BUY at close 0: long at open 1
+    _, _, _, net1 = env.step(1)  # SELL at close 1: exit and go short at open 2
+    state, _, done, net2 = env.step(2)  # HOLD (flat) at close 2: exit at open 3
+    ef1 = 101 * (1 + slip)
+    eq1 = 1 + (110 - ef1) / ef1
+    xf1 = 111 * (1 - slip)
+    realised = 1 + (xf1 - ef1) / ef1 - fee * (1 + xf1 / ef1)
+    ef2 = 111 * (1 - slip)
+    eq2 = realised * (1 + (ef2 - 99) / ef2)
+    xf2 = 98 * (1 + slip)
+    eq3 = realised * (1 + (ef2 - xf2) / ef2 - fee * (1 + xf2 / ef2))
+    assert net0 == pytest.approx(math.log(eq1), rel=1e-12)
+    assert net1 == pytest.approx(math.log(eq2 / eq1), rel=1e-12)
+    assert net2 == pytest.approx(math.log(eq3 / eq2), rel=1e-12) and done
     assert state[-3:].tolist() == [0.0, 0.0, 1.0]  # position one-hot: flat
+    assert [(t.entry_bar, t.exit_bar, t.direction, t.exit_reason) for t in env.trades] == [
+        (1, 2, 1, "SIGNAL"),
+        (2, 3, -1, "SIGNAL"),
+    ]
+    assert net0 + net1 + net2 == pytest.approx(math.log(eq3), rel=1e-12)
+
+
+def test_environment_without_opens_fills_at_the_decision_close_and_exits_eod() -> None:
+    close = np.array([100.0, 110.0, 121.0])
+    env = BarEnvironment(np.zeros((3, 1), np.float32), close, fee=0.0, slippage=0.0, vol_window=2)
+    env.reset()
+    _, _, _, net0 = env.step(0)
+    _, _, done, net1 = env.step(0)  # still long at the end: EOD exit at the last close
+    assert done and net0 == pytest.approx(math.log(1.1)) and net1 == pytest.approx(math.log(1.1))
+    assert [(t.entry_fill, t.exit_reason, t.exit_fill) for t in env.trades] == [(100.0, "EOD", 121.0)]
 
 
 def test_replay_buffer_wraps_around() -> None:

@@ -122,7 +122,7 @@ def test_job_service_lifecycle(store: MarketStore) -> None:
     assert (done.status, done.progress, done.error) == (JobStatus.COMPLETED, 1.0, None)
     assert done.started_at is not None and done.finished_at is not None and done.finished_at >= done.started_at
     assert [c.id for c in service.results("j1")] == [c.id for c in configs] == ["c9"]
-    with pytest.raises(KeyError, match="no training job 'zz'"):
+    with pytest.raises(KeyError, match="no optimization job 'zz'"):
         service.status("zz")
 
 

@@ -22,7 +22,7 @@ from pivotal.optimize.objective import Objective
 from pivotal.optimize.parallel import LocalRunner
 from pivotal.optimize.pipeline import OptimizeSpec
 from pivotal.optimize.service import OptimizationJobs
-from pivotal.strategies.ls3_sweep import LS3_GRID
+from pivotal.strategies.ls3.sweep import LS3_GRID
 
 BARS = 9000  # 2017-12-01 .. 2018-12-10: a bull top, a crash and a range
 
@@ -94,7 +94,7 @@ def test_resumed_job_returns_the_same_configuration(btc_1h: Candles, tmp_path: P
     first = OptimizationJobs(settings, store, LocalRunner(1))
     first.service.start(spec.to_dict(), "again")
     before = first.service.run("again")[0]
-    store.execute("UPDATE training_jobs SET status = 'FAILED' WHERE id = 'again'")  # as if killed before the end
+    store.execute("UPDATE optimization_jobs SET status = 'FAILED' WHERE id = 'again'")  # as if killed before the end
     second = OptimizationJobs(settings, store, LocalRunner(1))
     after = second.service.run("again")[0]
     assert after.parameters == before.parameters and after.sample_size == before.sample_size
@@ -137,7 +137,8 @@ def test_cli_rejects_bad_options(tmp_path: Path) -> None:
     empty = runner.invoke(
         app, ["optimize", "--exchange", "kraken", "--symbols", "XBT/EUR", "--data-dir", str(tmp_path), "--no-progress"]
     )
-    assert empty.exit_code == 1 and "no candles for kraken:XBT/EUR:1h" in empty.output
+    assert empty.exit_code == 1 and "no stored candles for kraken XBT/EUR 1h: the store is empty" in empty.output
+    assert "job " not in empty.output  # refused before a job record was created
     missing = runner.invoke(app, ["optimize", "--input", str(tmp_path / "nope.parquet"), "--data-dir", str(tmp_path)])
     assert missing.exit_code == 1 and "nope.parquet: no such file" in " ".join(missing.output.split())
     assert "job" not in missing.output  # refused before any job was registered

@@ -88,9 +88,9 @@ def test_postgres_storage_keeps_chunks_across_reopen() -> None:
         TrialLog(open_storage(settings), "job/m/w0").record_chunk(ChunkSummary(0, 4, 17, 2.5, 3, 1.5, 0.9))
         reopened = TrialLog(open_storage(settings), "job/m/w0")
         assert reopened.completed_chunks() == {0: ChunkSummary(0, 4, 17, 2.5, 3, 1.5, 0.9)}
-        with psycopg.connect(settings.postgres_dsn) as conn:
+        with psycopg.connect(settings.postgres_dsn.get_secret_value()) as conn:
             tables = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)).fetchone()
         assert tables is not None and tables[0] > 0  # Optuna's tables were created in our schema, not in public
     finally:
-        with psycopg.connect(settings.postgres_dsn, autocommit=True) as conn:
+        with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -11,9 +11,12 @@ from pivotal.training.evaluation import (
     BUY,
     HOLD,
     SELL,
+    Estimate,
+    Row,
     accuracy,
     block_indices,
     bootstrap,
+    bootstrap_p_value,
     class_baselines,
     evaluate_policy,
     macro_f1,
@@ -23,6 +26,9 @@ from pivotal.training.evaluation import (
     sharpe,
     step_returns,
 )
+from pivotal.training.report import FoldReport, primary_line, significance_counts, summary_cells, summary_table
+
+pytestmark = pytest.mark.unit
 
 
 def test_accuracy_f1_mae_on_a_hand_example() -> None:
@@ -71,47 +77,97 @@ def test_block_indices_are_contiguous_runs_of_length_block() -> None:
 
 
 def test_policy_returns_after_costs_vs_buy_and_hold_and_flat() -> None:
+    # executed like the engine: decided at close t, filled at open[t+1] (here the open equals the previous close)
     close = np.array([100.0, 105.0, 95.0, 100.0])
-    cost = 0.001 + 0.0005
-    r = step_returns(np.array([1.0, -1.0, 0.0]), close, 0.001, 0.0005)
-    assert r.tolist() == pytest.approx([math.log(1.05) - cost, -math.log(95 / 105) - 2 * cost, -cost])
-    rows, series = evaluate_policy(np.array([BUY, SELL, HOLD, HOLD]), close, 0.001, 0.0005, n_boot=50)
+    fee, slip = 0.001, 0.0005
+    r = step_returns(np.array([1.0, -1.0, 0.0]), close, fee, slip)
+    ef1 = 100 * (1 + slip)
+    eq1 = 1 + (105 - ef1) / ef1
+    xf1 = ef2 = 105 * (1 - slip)  # exit the long, enter the short at open 2
+    realised = 1 + (xf1 - ef1) / ef1 - fee * (1 + xf1 / ef1)
+    eq2 = realised * (1 + (ef2 - 95) / ef2)
+    xf2 = 95 * (1 + slip)
+    eq3 = realised * (1 + (ef2 - xf2) / ef2 - fee * (1 + xf2 / ef2))
+    assert r.tolist() == pytest.approx([math.log(eq1), math.log(eq2 / eq1), math.log(eq3 / eq2)], rel=1e-12)
+    rows, series = evaluate_policy(np.array([BUY, SELL, HOLD, HOLD]), close, fee, slip, n_boot=50)
     total = {row.estimator: row.estimate.value for row in rows if row.metric == "total_log_return"}
     assert total["model"] == pytest.approx(r.sum())
-    assert total["buy_and_hold"] == pytest.approx(math.log(100 / 100) - cost)  # one entry, held to the end
+    bh_entry, bh_exit = 100 * (1 + slip), 100 * (1 - slip)  # one entry at open 1, held to the EOD exit
+    assert total["buy_and_hold"] == pytest.approx(math.log(1 + (bh_exit - bh_entry) / bh_entry - fee * (1 + bh_exit / bh_entry)))
     assert total["flat"] == 0.0 and total["delta vs flat"] == pytest.approx(r.sum())
     assert series["flat"].tolist() == [0.0, 0.0, 0.0]
     point = {row.metric: row.estimate.value for row in rows if row.estimator == "model"}
     assert point["position_changes"] == 3.0 and point["time_in_market"] == pytest.approx(2 / 3)
 
 
-def test_sharpe_is_mean_over_std_times_sqrt_n() -> None:
+def test_sharpe_is_the_core_sharpe_scaled_to_the_span() -> None:
+    """The local ddof=0 / 0.0 version is gone: ``core.stats.sharpe`` (ddof 1, NaN when undefined) × √n."""
     r = np.array([0.01, -0.01, 0.02, 0.0])
-    assert sharpe(r) == pytest.approx(r.mean() / r.std() * 2.0)
-    assert sharpe(np.zeros(5)) == 0.0
+    assert sharpe(r) == pytest.approx(r.mean() / r.std(ddof=1) * 2.0)
+    assert math.isnan(sharpe(np.zeros(5)))
 
 
-def test_report_summary_judges_the_model_against_the_best_baseline_by_the_paired_ci() -> None:
-    from pivotal.training.evaluation import Estimate, Row
-    from pivotal.training.report import FoldReport, summary_table
+def test_bootstrap_p_value_is_twice_the_smaller_tail_beyond_zero() -> None:
+    assert bootstrap_p_value(np.array([1.0, 2.0, 3.0, -1.0])) == pytest.approx(2 * 2 / 5)  # one of four <= 0
+    assert bootstrap_p_value(np.arange(1.0, 100.0)) == pytest.approx(2 / 100)  # never exactly 0
+    assert bootstrap_p_value(np.array([-1.0, 1.0])) == 1.0
+    assert math.isnan(bootstrap_p_value(np.array([np.nan])))
+    est = bootstrap(lambda i: float(np.mean(np.r_[np.full(50, 0.1), np.zeros(50)][i])), 100, 200, seed=1)
+    assert est.p_value == pytest.approx(2 / 201)  # every resample mean > 0
+    assert est.low > 0
 
-    def row(target: str, metric: str, est: str, value: float, low: float, high: float) -> Row:
-        return Row(target, metric, est, Estimate(value, low, high, 100))
 
+def _row(target: str, metric: str, est: str, value: float, low: float, high: float, p: float = math.nan) -> Row:
+    return Row(target, metric, est, Estimate(value, low, high, 100, p))
+
+
+def test_report_summary_judges_the_model_against_the_best_baseline_by_the_holm_adjusted_p() -> None:
     rows = [
-        row("action", "accuracy", "model", 0.60, 0.55, 0.65),
-        row("action", "accuracy", "majority", 0.50, 0.45, 0.55),
-        row("action", "accuracy", "random", 0.40, 0.35, 0.45),
-        row("action", "accuracy", "delta vs majority", 0.10, 0.02, 0.18),
-        row("bars L1", "mae", "model", 2.0, 1.8, 2.2),
-        row("bars L1", "mae", "majority", 1.5, 1.4, 1.6),
-        row("bars L1", "mae", "delta vs majority", 0.5, 0.3, 0.7),
-        row("kind L1", "accuracy", "model", 0.51, 0.48, 0.54),
-        row("kind L1", "accuracy", "persistence", 0.52, 0.49, 0.55),
-        row("kind L1", "accuracy", "delta vs persistence", -0.01, -0.04, 0.02),
+        _row("action", "accuracy", "model", 0.60, 0.55, 0.65),
+        _row("action", "accuracy", "majority", 0.50, 0.45, 0.55),
+        _row("action", "accuracy", "random", 0.40, 0.35, 0.45),
+        _row("action", "accuracy", "delta vs majority", 0.10, 0.02, 0.18, p=0.004),
+        _row("bars L1", "mae", "model", 2.0, 1.8, 2.2),
+        _row("bars L1", "mae", "majority", 1.5, 1.4, 1.6),
+        _row("bars L1", "mae", "delta vs majority", 0.5, 0.3, 0.7, p=0.01),
+        _row("kind L1", "accuracy", "model", 0.51, 0.48, 0.54),
+        _row("kind L1", "accuracy", "persistence", 0.52, 0.49, 0.55),
+        _row("kind L1", "accuracy", "delta vs persistence", -0.01, -0.04, 0.02, p=0.6),
     ]
     table = summary_table([FoldReport(3, (0, 1), (2, 3), 10, 10, [], rows, holdout=True)])
     assert "fold 3 (holdout)" in table
-    assert "| action | accuracy | 0.600 vs 0.500 (majority): **better** |" in table
-    assert "| bars L1 | mae | 2.0000 vs 1.5000 (majority): worse |" in table
-    assert "| kind L1 | accuracy | 0.510 vs 0.520 (persistence): tie |" in table
+    # Holm over the holdout's three cells: 0.004 x 3 = 0.012, max(0.012, 0.01 x 2) = 0.02, max(0.02, 0.6) = 0.6
+    assert "| action | accuracy | 0.600 vs 0.500 (majority): **better**, p_Holm 0.012 |" in table
+    assert "| bars L1 | mae | 2.0000 vs 1.5000 (majority): worse, p_Holm 0.020 |" in table
+    assert "| kind L1 | accuracy | 0.510 vs 0.520 (persistence): tie, p_Holm 0.600 |" in table
+
+
+def test_cells_significant_one_by_one_are_not_after_holm_across_folds() -> None:
+    """Four folds, one kind/action cell each at p = 0.03: four unadjusted "better"s, none after Holm (4 x 0.03)."""
+    folds = []
+    for number in range(5):
+        rows = [
+            _row("kind L1", "accuracy", "model", 0.55, 0.51, 0.59),
+            _row("kind L1", "accuracy", "majority", 0.50, 0.46, 0.54),
+            _row("kind L1", "accuracy", "delta vs majority", 0.05, 0.004, 0.09, p=0.03),
+        ]
+        folds.append(FoldReport(number, (0, 1), (2, 3), 10, 10, [], rows, holdout=number == 4))
+    cells = summary_cells(folds)
+    assert [round(c.p_holm, 3) for c in cells] == [0.12, 0.12, 0.12, 0.12, 0.03]  # 4 folds one family; holdout alone
+    assert [c.verdict() for c in cells] == ["tie"] * 4 + ["**better**"]
+    assert significance_counts(folds) == {"folds": (4, 4, 0), "holdout": (1, 1, 1)}
+
+
+def test_primary_line_reads_the_pre_registered_comparison_on_the_holdout() -> None:
+    rows = [
+        _row("action", "accuracy", "model", 0.41, 0.39, 0.43),
+        _row("action", "accuracy", "persistence", 0.38, 0.36, 0.40),
+        _row("action", "accuracy", "delta vs persistence", 0.03, 0.01, 0.05, p=0.004),
+    ]
+    folds = [FoldReport(7, (0, 1), (2, 3), 10, 10, [], rows, holdout=True)]
+    primary = {"target": "action", "metric": "accuracy", "baseline": "persistence", "alpha": 0.05}
+    line = primary_line(folds, primary)
+    assert line == (
+        "- **primary (action accuracy vs persistence on the holdout fold, pre-registered, alpha 0.05)**: model 0.4100, "
+        "delta 0.0300 [0.0100, 0.0500], p 0.004: **better**"
+    )

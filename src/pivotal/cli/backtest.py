@@ -1,36 +1,27 @@
-"""`pivotal backtest`: one configuration of a strategy on a stored series or a Parquet/CSV file, through the
-event-driven engine; prints the metrics and optionally exports the trade list and an equity-curve PNG."""
+"""`pivotal backtest`: argument parsing and printing over ``pivotal.services.backtest`` (one configuration of a
+registered strategy on a stored series or a candle file, through the event engine)."""
 
 from __future__ import annotations
 
-from dataclasses import fields
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from pivotal.cli.bars import load_bars
-from pivotal.cli.common import DataDirOption, StoreOption, console, fail
+from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
 
 # The engine and strategies load numba, pandas and scipy: imported by the command, so `--help` stays fast.
 if TYPE_CHECKING:
-    from pivotal.backtest.engine import BacktestResult
-    from pivotal.backtest.strategy import Strategy
-    from pivotal.data.candles import Candles
-
-
-class StrategyName(StrEnum):
-    liquidity_sweep = "liquidity_sweep"
-    sma_cross = "sma_cross"
-
+    from pivotal.execution.engine import BacktestResult
 
 _PERCENT = {"win_rate", "max_drawdown", "max_drawdown_bars", "exposure", "cagr", "avg_win", "avg_loss", "expectancy"}
 
 
 def backtest(
-    strategy: StrategyName = typer.Option(StrategyName.liquidity_sweep, "--strategy", help="Strategy to run."),
+    strategy: str = typer.Option(
+        "liquidity_sweep", "--strategy", help="Registered strategy name (liquidity_sweep, sma_cross, ...)."
+    ),
     exchange: str | None = typer.Option(None, "--exchange", "-e", help="Stored series: exchange, e.g. binance."),
     symbol: str | None = typer.Option(None, "--symbol", "-s", help="Stored series: symbol, e.g. BTC/USDT."),
     timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Stored series: timeframe (with --input: override)."),
@@ -39,16 +30,8 @@ def backtest(
     ),
     start: str | None = typer.Option(None, "--start", help="First bar (UTC date/time or epoch ms), inclusive."),
     end: str | None = typer.Option(None, "--end", help="End (UTC date/time or epoch ms), exclusive."),
-    params_file: Path | None = typer.Option(None, "--params", help="JSON object of strategy parameters (flags override it)."),
-    pierce_depth: float | None = typer.Option(None, "--pierce-depth", help="LS3: minimum pierce, fraction of the level."),
-    rejection_candles: int | None = typer.Option(None, "--rejection-candles", help="LS3: bars from pierce to reclaim."),
-    volume_spike_threshold: float | None = typer.Option(None, "--volume-spike-threshold", help="LS3: volume / VMA."),
-    reversal_candle_size: float | None = typer.Option(None, "--reversal-candle-size", help="LS3: reclaim range / ATR."),
-    key_level_lookback: int | None = typer.Option(None, "--key-level-lookback", help="LS3: max level age in bars."),
-    stop_distance: float | None = typer.Option(None, "--stop-distance", help="LS3: stop in ATR."),
-    target_multiple: float | None = typer.Option(None, "--target-multiple", help="LS3: target in R."),
-    fast: int | None = typer.Option(None, "--fast", help="sma_cross: fast SMA period (default 10)."),
-    slow: int | None = typer.Option(None, "--slow", help="sma_cross: slow SMA period (default 30)."),
+    params_file: Path | None = typer.Option(None, "--params", help="JSON object of strategy parameters (--param overrides)."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter key=value; repeat for several."),
     fee: float = typer.Option(0.001, "--fee", help="Fee per side, fraction of notional."),
     slippage: float = typer.Option(0.0005, "--slippage", help="Adverse slippage per side, fraction of price."),
     detail_timeframe: str | None = typer.Option(
@@ -63,99 +46,32 @@ def backtest(
     store: str | None = StoreOption,
 ) -> None:
     """Backtest one configuration (signals at bar close, fills at the next open, fees and slippage per side)."""
-    from pivotal.backtest.engine import BacktestConfig, run_backtest
+    from pivotal.core.errors import PivotalError
+    from pivotal.services import backtest as service
 
-    bars, source = load_bars(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
-    flags = {
-        "pierce_depth": pierce_depth,
-        "rejection_candles": rejection_candles,
-        "volume_spike_threshold": volume_spike_threshold,
-        "reversal_candle_size": reversal_candle_size,
-        "key_level_lookback": key_level_lookback,
-        "stop_distance": stop_distance,
-        "target_multiple": target_multiple,
-        "fast": fast,
-        "slow": slow,
-    }
-    strat, shown = _strategy(strategy, params_file, {k: v for k, v in flags.items() if v is not None}, fee, slippage)
-    if fee < 0 or slippage < 0:
-        raise fail("--fee and --slippage must be >= 0")
-    detail = _load_detail(data_dir, store, exchange, symbol, detail_timeframe, detail_input, bars)
+    if trades_out is not None and trades_out.suffix.lower() not in (".csv", ".json"):
+        raise fail(f"{trades_out}: unsupported trade export format {trades_out.suffix!r}; use .csv or .json")
+    source = service.CandleSource(input_file, exchange, symbol, timeframe, parse_time(start), parse_time(end))
+    settings = None if input_file is not None else settings_from(data_dir, store)
     try:
-        result = run_backtest(bars, strat, BacktestConfig(fee_rate=fee, slippage=slippage), detail=detail)
-    except ValueError as exc:
+        values = service.resolve_params(strategy, service.parse_param_pairs(param), params_file)
+        bars = service.load_source(source, settings)
+        wanted = service.detail_source(bars, source, detail_timeframe, detail_input)
+        if wanted is not None and wanted.path is None and settings is None:
+            settings = settings_from(data_dir, store)
+        detail = None if wanted is None else service.load_source(wanted, settings)
+        run = service.run_backtest(
+            bars, strategy, values, fee_rate=fee, slippage=slippage, detail=detail, source=source.describe()
+        )
+    except PivotalError as exc:
         raise fail(str(exc)) from None
-    _print(result, source, len(bars), strategy.value, shown)
+    _print(run.result, run.source, run.bars, run.strategy, run.params)
     if trades_out is not None:
-        try:
-            result.trades.write(trades_out)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
+        run.result.trades.write(trades_out)
         console.print(f"trades written to {trades_out}")
     if equity_png is not None:
-        _equity_png(result, equity_png, f"{strategy.value} on {source}")
+        _equity_png(run.result, equity_png, f"{run.strategy} on {run.source}")
         console.print(f"equity curve written to {equity_png}")
-
-
-def _load_detail(data_dir: Path | None, store: str | None, exchange: str | None, symbol: str | None,
-                 timeframe: str | None, input_file: Path | None, bars: Candles) -> Candles | None:  # fmt: skip
-    """Finer bars covering the main series (same time range), or None when not asked for."""
-    from pivotal.core.timeframes import TIMEFRAMES
-
-    if timeframe is None and input_file is None:
-        return None
-    if len(bars) == 0:
-        raise fail("no bars to backtest in the requested range")
-    if not bars.timeframe or bars.timeframe not in TIMEFRAMES:
-        raise fail("detail bars need the main timeframe; pass --timeframe")
-    start, end = str(int(bars.ts[0])), str(int(bars.ts[-1]) + TIMEFRAMES[bars.timeframe])
-    if input_file is not None:
-        return load_bars(data_dir, store, None, None, None, input_file, start, end)[0]
-    if exchange is None:
-        raise fail("--detail-timeframe needs a stored series (--exchange/--symbol/--timeframe); use --detail-input with --input")
-    return load_bars(data_dir, store, exchange, symbol, timeframe, None, start, end)[0]
-
-
-def _strategy(name: StrategyName, params_file: Path | None, overrides: dict, fee: float, slip: float) -> tuple[Strategy, dict]:
-    from pivotal.strategies.liquidity_sweep import LiquiditySweepV3
-    from pivotal.strategies.ls3_params import LS3Constants, LS3Params
-    from pivotal.strategies.sma_cross import SmaCross, SmaCrossParams
-
-    values: dict = {}
-    if params_file is not None:
-        try:
-            values = (
-                LS3Params.from_json_file(params_file).to_dict() if name is StrategyName.liquidity_sweep else _json(params_file)
-            )
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-    values.update(overrides)
-    try:
-        if name is StrategyName.liquidity_sweep:
-            foreign = sorted(set(values) - {f.name for f in fields(LS3Params)})
-            if foreign:
-                raise ValueError(f"options {foreign} do not apply to liquidity_sweep")
-            params = LS3Params.from_dict(values)
-            return LiquiditySweepV3(params, LS3Constants(fee_rate=fee, slippage=slip)), params.to_dict()
-        foreign = sorted(set(values) - {"fast", "slow"})
-        if foreign:
-            raise ValueError(f"options {foreign} do not apply to sma_cross")
-        sma_params = SmaCrossParams(**{k: int(v) for k, v in values.items()})
-        return SmaCross(sma_params), {"fast": sma_params.fast, "slow": sma_params.slow}
-    except (ValueError, TypeError) as exc:
-        raise fail(str(exc)) from None
-
-
-def _json(path: Path) -> dict:
-    import json
-
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read parameters ({exc}); expected a JSON object") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of parameters")
-    return data
 
 
 def _print(result: BacktestResult, source: str, bars: int, strategy: str, params: dict) -> None:

@@ -1,4 +1,7 @@
-"""Bars for a command from ``--input FILE`` or a stored series (``--exchange/--symbol/--timeframe``), one of the two."""
+"""Bars for a command from ``--input FILE`` or a stored series (``--exchange/--symbol/--timeframe``), one of the two.
+
+A thin wrapper over ``pivotal.data.loaders``: argument checks and printing only; the loader validates.
+"""
 
 from __future__ import annotations
 
@@ -22,20 +25,29 @@ def load_bars(
     end: str | None,
 ) -> tuple[Candles, str]:
     """Bars with ``start <= ts < end`` and a human name of their source; a clear CLI error for bad input."""
-    from pivotal.structure.io import BarsError, load_bars_file, load_bars_store  # numba, scipy: lazy for a fast --help
+    from pivotal.core.errors import PivotalError
+    from pivotal.data.backends import open_store  # pandas, pyarrow: lazy for a fast --help
+    from pivotal.data.loaders import check_range, check_timeframe, load_candles, load_candles_file
 
     start_ms, end_ms = parse_time(start), parse_time(end)
     try:
         if input_file is not None:
             if exchange or symbol:
                 raise fail("use either --input FILE or --exchange/--symbol/--timeframe, not both")
-            bars, source = load_bars_file(input_file, start_ms, end_ms, timeframe), str(input_file)
+            bars = load_candles_file(input_file, timeframe=timeframe, start=start_ms, end=end_ms)
+            source = str(input_file)
         else:
             if not (exchange and symbol and timeframe):
                 raise fail("name a stored series with --exchange, --symbol and --timeframe, or pass --input FILE")
-            bars = load_bars_store(settings_from(data_dir, store), exchange, symbol, timeframe, start_ms, end_ms)
+            check_timeframe(timeframe)  # argument errors before the store is opened
+            check_range(start_ms, end_ms)
+            market = open_store(settings_from(data_dir, store))
+            try:
+                bars = load_candles(market, exchange, symbol, timeframe, start=start_ms, end=end_ms)
+            finally:
+                market.close()
             source = f"{exchange} {symbol} {timeframe}"
-    except BarsError as exc:
+    except PivotalError as exc:
         raise fail(str(exc)) from None
     if len(bars) == 0:
         raise fail(f"no bars in {source} between --start {start or '(first)'} and --end {end or '(last)'}; widen the range")

@@ -1,30 +1,23 @@
-"""`pivotal configs list | show ID | export ID --out FILE`: trained configurations in the store."""
+"""`pivotal configs list | show ID | export ID --out FILE`: trained configurations in the store.
+
+Argument parsing and printing only; the use case is ``pivotal.services.configs``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
-from pivotal.optimize.configs import ConfigurationRepository, TrainedConfiguration, export_template
+
+if TYPE_CHECKING:
+    from pivotal.optimize.configs import TrainedConfiguration
+# the services load pandas/pyarrow: imported by the commands, not at --help time
 
 app = typer.Typer(help="Trained configurations: list, show, export a live template.", no_args_is_help=True)
-
-
-def _repo_get(config_id: str, data_dir: Path | None, store: str | None) -> TrainedConfiguration:
-    from pivotal.data.backends import open_store  # pivotal.data loads pandas/pyarrow: not at --help time
-
-    market_store = open_store(settings_from(data_dir, store))
-    try:
-        config = ConfigurationRepository(market_store).get(config_id)
-    finally:
-        market_store.close()
-    if config is None:
-        raise fail(f"no trained configuration {config_id!r}; see `pivotal configs list`")
-    return config
 
 
 @app.command("list")
@@ -34,13 +27,9 @@ def list_configs(
     store: str | None = StoreOption,
 ) -> None:
     """Every stored configuration with its lifecycle stage and headline numbers."""
-    from pivotal.data.backends import open_store
+    from pivotal.services.configs import list_configurations
 
-    market_store = open_store(settings_from(data_dir, store))
-    try:
-        configs = ConfigurationRepository(market_store).list(job_id=job_id)
-    finally:
-        market_store.close()
+    configs: list[TrainedConfiguration] = list_configurations(settings_from(data_dir, store), job_id=job_id)
     if not configs:
         console.print("No trained configurations yet; create some with `pivotal optimize`.")
         return
@@ -65,7 +54,14 @@ def _num(value: object, digits: int = 3) -> str:
 @app.command("show")
 def show(config_id: str, data_dir: Path | None = DataDirOption, store: str | None = StoreOption) -> None:
     """One configuration in full (JSON)."""
-    console.print_json(json.dumps(export_template(_repo_get(config_id, data_dir, store))))
+    from pivotal.core.errors import PivotalError
+    from pivotal.services.configs import configuration_template
+
+    try:
+        template = configuration_template(settings_from(data_dir, store), config_id)
+    except PivotalError as exc:
+        raise fail(str(exc)) from None
+    console.print_json(json.dumps(template))
 
 
 @app.command("export")
@@ -76,9 +72,11 @@ def export(
     store: str | None = StoreOption,
 ) -> None:
     """Write the live-trading JSON template (parameters, metrics, significance, circuit breakers)."""
-    template = export_template(_repo_get(config_id, data_dir, store))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(template, indent=2, allow_nan=False) + "\n")
-    tmp.replace(out)  # atomic: never a half-written template
-    console.print(f"wrote {out}")
+    from pivotal.core.errors import PivotalError
+    from pivotal.services.configs import export_configuration
+
+    try:
+        written = export_configuration(settings_from(data_dir, store), config_id, out)
+    except PivotalError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"wrote {written}")

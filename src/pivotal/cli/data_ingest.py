@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
@@ -37,22 +37,16 @@ def download(
     store: str | None = StoreOption,
 ) -> None:
     """Download closed candles through ccxt into the store; re-running resumes after the newest stored bar."""
-    from pivotal.data.backends import open_store
-    from pivotal.data.download import DownloadError, download_candles  # ccxt: lazy, only when downloading
-    from pivotal.core.timeframes import parse_timeframes
+    from pivotal.core.errors import PivotalError
+    from pivotal.services.data import download as download_series  # ccxt, pandas: lazy, only when downloading
 
-    try:
-        tfs = parse_timeframes(timeframes)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
     names = [s.strip() for s in symbols.split(",") if s.strip()]
     start, end = parse_time(since), parse_time(until)
     if start is None:
         raise fail("--since is required")
-    market_store = open_store(settings_from(data_dir, store))
     try:
         with _download_progress() as bars:
-            tasks: dict[tuple[str, str], int] = {}
+            tasks: dict[tuple[str, str], TaskID] = {}
 
             def on_page(event: PageEvent) -> None:
                 key = (event.symbol, event.timeframe)
@@ -61,17 +55,23 @@ def download(
                     tasks[key] = bars.add_task(label, total=max(1, event.end - event.start), rows=0)
                 bars.update(tasks[key], completed=event.cursor - event.start, rows=event.series_rows)
 
-            results = download_candles(market_store, exchange, names, tfs, start, end, progress=on_page)
-    except (ValueError, DownloadError) as exc:
+            results = download_series(settings_from(data_dir, store), exchange, names, timeframes, start, end, on_page)
+    except PivotalError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted; every finished page is stored, run the same command again to resume", 130) from None
-    finally:
-        market_store.close()
-    table = Table("symbol", "timeframe", "resumed from (UTC)", "pages", "rows written", "retries", title=f"{exchange} download")
+    columns = ("symbol", "timeframe", "resumed from (UTC)", "pages", "rows written", "retries", "quarantined")
+    table = Table(*columns, title=f"{exchange} download")
     for r in results:
-        table.add_row(r.symbol, r.timeframe, _utc(r.resumed_from), str(r.pages), str(r.rows_written), str(r.retries))
+        row = (r.symbol, r.timeframe, _utc(r.resumed_from), str(r.pages), str(r.rows_written), str(r.retries), str(r.quarantined))
+        table.add_row(*row)
     console.print(table)
+    bad = sum(r.quarantined for r in results)
+    if bad:
+        console.print(
+            f"{bad} bad bar(s) from {exchange} were quarantined (kept with the reason, not stored as candles); "
+            "see the quarantine in docs/ingest.md"
+        )
 
 
 def import_files(
@@ -88,30 +88,24 @@ def import_files(
     store: str | None = StoreOption,
 ) -> None:
     """Import candle, trade and order-book files: the ../shared/data Parquet layout, Binance dumps, freqtrade, CSV."""
-    from pivotal.data.backends import open_store
-    from pivotal.data.importers import ImportOptions, import_path
+    from pivotal.core.errors import PivotalError
+    from pivotal.data.importers import ImportOptions
     from pivotal.data.importers.dispatch import iter_files
     from pivotal.data.importers.generic_csv import parse_mapping
+    from pivotal.services.data import import_files as import_paths
 
     try:
         options = ImportOptions(fmt, exchange, symbol, timeframe, parse_mapping(mapping) if mapping else None, strict)
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    market_store = open_store(settings_from(data_dir, store))
-    try:
+        total = len(list(iter_files(paths)))
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
-            task = bar.add_task("importing", total=len(list(iter_files(paths))))
+            task = bar.add_task("importing", total=total)
 
             def on_file(result: FileResult) -> None:
                 bar.update(task, advance=1, description=f"importing {Path(result.path).name}")
 
-            report = import_path(market_store, paths, options, progress=on_file)
-    except FileNotFoundError as exc:
+            report = import_paths(settings_from(data_dir, store), paths, options, on_file)
+    except (PivotalError, ValueError, FileNotFoundError) as exc:  # parse_mapping / iter_files name the bad argument
         raise fail(str(exc)) from None
-    finally:
-        market_store.close()
     console.print(_report_table(report))
     if not report.ok:
         raise fail(f"{len(report.errors)} file(s) failed; nothing of those files was written")

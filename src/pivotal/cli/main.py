@@ -11,6 +11,8 @@ app = typer.Typer(
     help="Crypto market-structure research: data lake, Williams pivots, strategy research, models.",
     no_args_is_help=True,
     add_completion=False,
+    # Never print local variables in a traceback: they hold settings (a DSN password) and API keys.
+    pretty_exceptions_show_locals=False,
 )
 app.add_typer(data.app, name="data")
 app.add_typer(pivots.app, name="pivots")

@@ -5,23 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
 
-if TYPE_CHECKING:
-    from pivotal.training.checkpoints import CheckpointManager
-
+# pivotal.services.train loads torch: imported by the commands only, so `--help` stays fast.
 app = typer.Typer(help="Trained model checkpoints: list, show, delete.", no_args_is_help=True)
-
-
-def _manager(data_dir: Path | None, store: str | None) -> CheckpointManager:
-    from pivotal.training.checkpoints import CheckpointManager  # loads torch: only when a command runs
-
-    return CheckpointManager(settings_from(data_dir, store).data_dir / "models")
 
 
 def _iso_ms(ms: object) -> str:
@@ -37,7 +28,9 @@ def list_models(
     store: str | None = StoreOption,
 ) -> None:
     """Every kept checkpoint, best first per model name."""
-    infos = _manager(data_dir, store).list(name)
+    from pivotal.services.train import list_checkpoints
+
+    infos = list_checkpoints(settings_from(data_dir, store), name)
     if not infos:
         console.print("no checkpoints yet: train one with `pivotal train --model cnn --symbol BTC/USDT ...`")
         return
@@ -65,8 +58,10 @@ def show(
     store: str | None = StoreOption,
 ) -> None:
     """All metadata of one checkpoint as JSON."""
+    from pivotal.services.train import show_checkpoint
+
     try:
-        info = _manager(data_dir, store).resolve(ref)
+        info = show_checkpoint(settings_from(data_dir, store), ref)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     typer.echo(json.dumps(asdict(info), indent=2, sort_keys=True))
@@ -80,14 +75,14 @@ def delete(
     store: str | None = StoreOption,
 ) -> None:
     """Delete checkpoints."""
-    manager = _manager(data_dir, store)
+    from pivotal.services.train import checkpoints_to_delete, delete_checkpoints
+
+    settings = settings_from(data_dir, store)
     try:
-        targets = [manager.resolve(ref)] if "/" in ref else manager.list(ref)
-        if not targets:
-            raise KeyError(f"no checkpoints for model {ref!r}")
+        targets = checkpoints_to_delete(settings, ref)
         if not yes and not typer.confirm(f"delete {len(targets)} checkpoint(s) of {ref}?"):
             raise typer.Exit(1)
-        deleted = manager.delete(ref)
+        deleted = delete_checkpoints(settings, ref)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     console.print(f"deleted {len(deleted)} checkpoint(s): {', '.join(f'{i.name}/{i.id}' for i in deleted)}")

@@ -1,4 +1,6 @@
-"""`pivotal optimize`: walk-forward parameter search with significance; stores trained configurations."""
+"""`pivotal optimize`: walk-forward parameter search with significance; stores trained configurations.
+
+Argument parsing and printing only; the use case is ``pivotal.services.optimize``."""
 
 from __future__ import annotations
 
@@ -13,19 +15,18 @@ from rich.table import Table
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
 
 if TYPE_CHECKING:
-    from pivotal.optimize.configs import TrainedConfiguration
-    from pivotal.optimize.pipeline import Market
+    from pivotal.optimize.study import ProgressSink
+    from pivotal.services.optimize import LeaderboardRow
 
-    Row = tuple[Market, TrainedConfiguration | None]
-
-# Copies of the names in pivotal.optimize.service.STRATEGIES and pivotal.optimize.bayesian.SAMPLERS (those modules
-# load optuna, numba and scipy) so `--help` stays fast; tests/cli/test_startup.py asserts they are equal.
-STRATEGIES = ("liquidity_sweep",)
+# A copy of the names in pivotal.optimize.bayesian.SAMPLERS (that module loads optuna) so `--help` stays fast;
+# tests/cli/test_startup.py asserts they are equal. Strategy names come from the registry when the command runs.
 SAMPLERS = ("tpe", "random", "cmaes", "qmc", "nsga2", "gp")
 
 
 def optimize(
-    strategy: str = typer.Option("liquidity_sweep", "--strategy", help=f"Strategy: {', '.join(sorted(STRATEGIES))}."),
+    strategy: str = typer.Option(
+        "liquidity_sweep", "--strategy", help="Registered strategy name (liquidity_sweep, sma_cross, ...)."
+    ),
     exchange: str = typer.Option("binance", "--exchange", help="Exchange of the stored series (ccxt id)."),
     symbols: str = typer.Option("BTC/USDT", "--symbols", help="Comma-separated symbols, e.g. BTC/USDT,ETH/USDT."),
     timeframes: str = typer.Option("1h", "--timeframes", help="Comma-separated timeframes, e.g. 1h,4h."),
@@ -36,6 +37,15 @@ def optimize(
         "90/7/30", "--walk-forward", help="Days as TRAIN/GAP/TEST or TRAIN/GAP/TEST/STEP, or 'none'."
     ),
     anchored: bool = typer.Option(False, "--anchored", help="Anchored walk-forward (train always from the first bar)."),
+    purge: str | None = typer.Option(
+        None,
+        "--purge",
+        help="Drop train signals this long before each test window (e.g. 60d, 12h; default: the "
+        "strategy's maximum hold, exact per bar). Shorter than the maximum hold is refused.",
+    ),
+    embargo: str = typer.Option(
+        "0", "--embargo", help="Drop train samples this long after each earlier test window (e.g. 3d; default 0)."
+    ),
     min_trades: int = typer.Option(30, "--min-trades", help="Configurations with fewer trades in a window score -inf."),
     metric: str = typer.Option("NET_PROFIT", "--metric", help="NET_PROFIT | SHARPE | PROFIT_FACTOR | WIN_RATE | MAX_DRAWDOWN."),
     job_id: str | None = typer.Option(None, "--job-id", help="Job id; run again with the same id to resume."),
@@ -48,55 +58,29 @@ def optimize(
     store: str | None = StoreOption,
 ) -> None:
     """Optimise a strategy per market with walk-forward validation; print a leaderboard with significance."""
-    from pivotal.data.backends import open_store
-    from pivotal.core.timeframes import parse_timeframes
-    from pivotal.optimize.parallel import make_runner
-    from pivotal.optimize.pipeline import OptimizeSpec
-    from pivotal.optimize.service import OptimizationJobs, markets_of
+    from pivotal.core.errors import PivotalError
+    from pivotal.services.optimize import build_spec, run_optimization, start_optimization
+
+    settings = settings_from(data_dir, store)
+    try:
+        spec = build_spec(
+            strategy=strategy, exchange=exchange, symbols=symbols.split(","), timeframes=timeframes.split(","),
+            method=method, samples=samples, sampler=sampler, walk_forward=walk_forward, anchored=anchored, purge=purge,
+            embargo=embargo, min_trades=min_trades, metric=metric, seed=seed, input_file=input_file,
+        )  # fmt: skip
+        job = start_optimization(settings, spec, job_id)  # checks strategy and markets before creating the job record
+        console.print(f"job [bold]{job.id}[/] ({job.status.value}); resume with --job-id {job.id}")
+        outcome = run_optimization(settings, job.id, workers=workers, ray=ray, progress=_progress_sink(progress))
+    except PivotalError as exc:
+        raise fail(escape(str(exc))) from None
+    _print_leaderboard(outcome.leaderboard)
+    _print_notes()
+
+
+def _progress_sink(enabled: bool) -> ProgressSink:
     from pivotal.optimize.study import ProgressSink
 
-    try:
-        spec = OptimizeSpec(
-            exchange=exchange,
-            symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()),
-            timeframes=tuple(parse_timeframes(timeframes)),
-            strategy=strategy,
-            method=method,
-            samples=samples,
-            sampler=sampler,
-            walk_forward=None if walk_forward.lower() == "none" else walk_forward,
-            anchored=anchored,
-            min_trades=min_trades,
-            metric=metric.upper(),
-            seed=seed,
-            input=str(input_file.resolve()) if input_file else None,
-        )
-    except ValueError as exc:
-        raise fail(escape(str(exc))) from None
-    if strategy not in STRATEGIES:
-        raise fail(f"unknown strategy {strategy!r}; available: {', '.join(sorted(STRATEGIES))}")
-    if method == "bayesian" and sampler not in SAMPLERS:
-        raise fail(f"unknown sampler {sampler!r}; choose one of {', '.join(sorted(SAMPLERS))}")
-    if input_file and not input_file.is_file():
-        raise fail(f"--input {escape(str(input_file))}: no such file")
-    if input_file and len(spec.symbols) * len(spec.timeframes) != 1:
-        raise fail("--input holds one series: give exactly one --symbols and one --timeframes to label it")
-    settings = settings_from(data_dir, store)
-    market_store = open_store(settings)
-    runner = make_runner(workers, ray)
-    try:
-        jobs = OptimizationJobs(settings, market_store, runner, ProgressSink(progress))
-        try:
-            job = jobs.service.start(spec.to_dict(), job_id)
-            console.print(f"job [bold]{job.id}[/] ({job.status.value}); resume with --job-id {job.id}")
-            configs = jobs.service.run(job.id)
-        except (ValueError, KeyError) as exc:
-            raise fail(escape(str(exc))) from None
-        _print_leaderboard([(m, next((c for c in configs if c.id == f"{job.id}:{m.label}"), None)) for m in markets_of(spec)])
-    finally:
-        runner.close()
-        market_store.close()
-    _print_notes()
+    return ProgressSink(enabled)
 
 
 def _fmt(value: object, digits: int = 3) -> str:
@@ -107,24 +91,15 @@ def _fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
-def _ranked(rows: list[Row]) -> list[Row]:
-    def key(row: Row) -> float:
-        value = row[1].oos_metrics.get("net_profit_pct") if row[1] else None
-        return -value if isinstance(value, int | float) and math.isfinite(value) else math.inf
-
-    return sorted(rows, key=key)
-
-
-def _print_leaderboard(rows: list[Row]) -> None:
-    """Two narrow tables (performance, significance) so they fit an 80-column terminal."""
-    ranked = _ranked(rows)
+def _print_leaderboard(rows: list[LeaderboardRow]) -> None:
+    """Two narrow tables (performance, significance) so they fit an 80-column terminal; ``rows`` come ranked."""
     perf = Table(title="Leaderboard: performance (OOS = stitched walk-forward test windows)")
     perf.add_column("market", no_wrap=True)
     for name in ("IS net %", "IS trades", "OOS net %", "OOS trades", "Sharpe/yr"):
         perf.add_column(name)
     perf.add_column("stage", no_wrap=True, min_width=10)
     sig = Table("market", "p-value", "z", "DSR", "PBO", "OOS/IS", "overfit", title="Leaderboard: significance")
-    for market, c in ranked:
+    for market, c in rows:
         label = f"{market.symbol} {market.timeframe}"
         if c is None:
             perf.add_row(label, "-", "-", "-", "-", "-", "no config reached --min-trades")
@@ -138,7 +113,7 @@ def _print_leaderboard(rows: list[Row]) -> None:
                     _fmt(s.get("degradation"), 2), _fmt(s.get("overfit")))  # fmt: skip
     console.print(perf)
     console.print(sig)
-    for _, c in ranked:
+    for _, c in rows:
         if c is not None:
             console.print(f"[bold]{c.id}[/]: {c.parameters}", highlight=False)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,13 +56,14 @@ def _check_timeframe(timeframe: str | None) -> None:
         raise fail(f"unknown timeframe {timeframe!r}; use one of: {' '.join(TIMEFRAMES)}")
 
 
-def _compute(bars: Candles, params: PivotParams) -> PivotSet:
-    from pivotal.structure.pivots import wms_batch
+def _compute(bars: Candles, params: PivotParams) -> tuple[PivotSet, list[PivotEvent]]:
+    from pivotal.core.errors import PivotalError
+    from pivotal.services.pivots import compute_pivots
 
     try:
-        return wms_batch(bars.high, bars.low, bars.open, bars.close, params)
-    except ValueError as exc:
-        raise fail(f"invalid bars: {exc}") from None
+        return compute_pivots(bars, params)
+    except PivotalError as exc:
+        raise fail(str(exc)) from None
 
 
 def _params(k: int, m: int, levels: int, tie: Tie, skip_inside: bool) -> PivotParams:
@@ -76,15 +76,6 @@ def _tf_ms(bars: Candles) -> int | None:
     from pivotal.core.timeframes import TIMEFRAMES
 
     return TIMEFRAMES.get(bars.timeframe)
-
-
-def _events(pivots: PivotSet, bars: Candles, tf_ms: int | None) -> list[PivotEvent]:
-    """Events with times; without a known timeframe the confirming bar's close time is unknown (left None)."""
-    from pivotal.structure.pivots import wms_events
-
-    if tf_ms:
-        return wms_events(pivots, bars.open, bars.close, bars.ts, tf_ms)
-    return [replace(e, ts=int(bars.ts[e.index])) for e in wms_events(pivots, bars.open, bars.close)]
 
 
 @app.command()
@@ -109,9 +100,8 @@ def compute(
     """Compute the pivots of every level; index/confirmed_at are bar positions in the selected range."""
     _check_timeframe(timeframe)
     bars, source = load_bars(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
-    pivots = _compute(bars, _params(k, m, levels, tie, skip_inside))
+    pivots, events = _compute(bars, _params(k, m, levels, tie, skip_inside))
     tf_ms = _tf_ms(bars)
-    events = _events(pivots, bars, tf_ms)
     if fmt == Format.table:
         if out is not None:
             raise fail("--out works with --format csv or json")
@@ -153,7 +143,7 @@ def chart(
     _check_timeframe(timeframe)
     bars, source = load_bars(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
     params = _params(k, m, levels, tie, skip_inside)
-    pivots = _compute(bars, params)
+    pivots, _ = _compute(bars, params)
     first = max(0, len(bars) - bars_shown)
     title = (
         f"{source}: Williams pivots k={k} m={m} tie={tie.value} skip_inside={skip_inside}  "
@@ -182,25 +172,21 @@ def update(
 ) -> None:
     """Feed the closed candles stored since the last run to the series' detector; persist new pivots and state.
 
-    Pivots go to table ``pivots`` (never rewritten), the detector state to ``pivot_state``; positions count bars from
-    the first bar the tracker saw. Run it after every import/download (e.g. from cron).
+    Pivots go to table ``pivots`` (never rewritten), the detector state to ``pivot_state`` (``PivotRepository``);
+    positions count bars from the first bar the tracker saw. Run it after every import/download (e.g. from cron).
     """
-    from pivotal.data.backends import open_store
-    from pivotal.structure.tracker import PivotTracker
+    from pivotal.core.errors import PivotalError
+    from pivotal.services.pivots import update_pivots
 
     _check_timeframe(timeframe)
-    market = open_store(settings_from(data_dir, store))
     try:
-        tracker = PivotTracker(_params(k, m, levels, tie, skip_inside))
-        events = tracker.update(market, exchange, symbol, timeframe)
-    except ValueError as exc:
-        raise fail(f"{exchange} {symbol} {timeframe}: {exc}") from None
-    finally:
-        market.close()
-    by_label: dict[str, int] = {}
-    for e in events:
-        by_label[e.label] = by_label.get(e.label, 0) + 1
-    summary = ", ".join(f"{label} {count}" for label, count in sorted(by_label.items())) or "none"
+        result = update_pivots(
+            settings_from(data_dir, store), exchange, symbol, timeframe, _params(k, m, levels, tie, skip_inside)
+        )
+    except PivotalError as exc:
+        raise fail(str(exc)) from None
+    summary = ", ".join(f"{label} {count}" for label, count in result.counts().items()) or "none"
     console.print(
-        f"{exchange} {symbol} {timeframe}: {len(events)} new pivots ({summary}); params {tracker.params_hash}", highlight=False
+        f"{exchange} {symbol} {timeframe}: {len(result.events)} new pivots ({summary}); params {result.params_hash}",
+        highlight=False,
     )

@@ -1,18 +1,17 @@
-"""`pivotal train` (walk-forward training + honest evaluation report) and `pivotal predict` (one ModelOutput as JSON)."""
+"""`pivotal train` (walk-forward training + honest evaluation report) and `pivotal predict` (one ModelOutput as JSON).
+
+Argument parsing and printing only: the use cases are ``pivotal.services.train`` and ``pivotal.services.predict``."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
 
-# Training, models and features load torch, optuna and pandas: imported by the commands, so `--help` stays fast.
-if TYPE_CHECKING:
-    from pivotal.training.checkpoints import CheckpointManager
+# Services load torch and pandas: imported by the commands, so `--help` stays fast.
 
 
 class ModelType(StrEnum):
@@ -24,12 +23,6 @@ class ModelType(StrEnum):
 class Device(StrEnum):
     cpu = "cpu"
     cuda = "cuda"
-
-
-def checkpoint_manager(data_dir: Path | None, store: str | None, keep: int = 5) -> CheckpointManager:
-    from pivotal.training.checkpoints import CheckpointManager
-
-    return CheckpointManager(settings_from(data_dir, store).data_dir / "models", keep=keep)
 
 
 def train(
@@ -52,16 +45,22 @@ def train(
     device: Device = typer.Option(Device.cpu, "--device"),
     threads: int = typer.Option(1, "--threads", min=1, help="torch CPU threads."),
     seed: int = typer.Option(0, "--seed"),
+    min_completeness: float = typer.Option(
+        0.8, "--min-completeness", min=0.0, max=1.0, help="Drop samples whose input predict would refuse at this threshold."
+    ),
+    start: str | None = typer.Option(None, "--start", help="First sample time (UTC); features still use earlier bars."),
+    end: str | None = typer.Option(None, "--end", help="Samples before this time (UTC)."),
     keep: int = typer.Option(5, "--keep", min=1, help="Checkpoints kept per model name (best by validation metric)."),
     report_dir: Path | None = typer.Option(None, "--report", help="Report folder (default: <data_dir>/reports/<name>)."),
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
 ) -> None:
     """Train on walk-forward folds, compare with baselines out of sample, write the report, keep the best checkpoints."""
-    from pivotal.data.backends import open_store
+    from pivotal.core.errors import PivotalError
     from pivotal.core.timeframes import parse_timeframes
-    from pivotal.optimize.walkforward import WalkForwardSpec
-    from pivotal.training.pipeline import RunSpec, finish, load_series, read_candles_file, run
+    from pivotal.services.train import train as train_model
+    from pivotal.training.pipeline import RunSpec
+    from pivotal.validation.walkforward import WalkForwardSpec
 
     try:
         spec = RunSpec(
@@ -83,20 +82,15 @@ def train(
             fee=fee,
             slippage=slippage,
             threads=threads,
+            min_completeness=min_completeness,
+            start=parse_time(start),
+            end=parse_time(end),
         )
         settings = settings_from(data_dir, store)
-        base = read_candles_file(input_file, exchange, symbol, spec.timeframes[0]) if input_file else None
-        market = None if input_file else open_store(settings)
-        try:
-            candles = load_series(market, spec, base)
-        finally:
-            if market is not None:
-                market.close()
-        out = report_dir or settings.data_dir / "reports" / spec.model_name
-        result = run(spec, candles, log_dir=settings.data_dir / "tensorboard" / spec.model_name)
-        result = finish(result, spec, checkpoint_manager(data_dir, store, keep), out)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+        outcome = train_model(settings, spec, input_file=input_file, report_dir=report_dir, keep=keep)
+    except (PivotalError, ValueError, FileNotFoundError, KeyError) as exc:
         raise fail(str(exc)) from None
+    result = outcome.result
     for fold in result.folds:
         last = fold.history[-1] if fold.history else {}
         console.print(
@@ -104,8 +98,8 @@ def train(
             + (f", final train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}" if last else "")
         )
     console.print(f"checkpoint {spec.model_name}: {result.metric_name} = {result.metric:.4f}")
-    console.print(f"report: {result.report}")
-    console.print(f"TensorBoard: tensorboard --logdir {settings.data_dir / 'tensorboard'}")
+    console.print(f"report: {outcome.report}")
+    console.print(f"TensorBoard: tensorboard --logdir {outcome.tensorboard}")
 
 
 def predict(
@@ -118,30 +112,15 @@ def predict(
     store: str | None = StoreOption,
 ) -> None:
     """Print the model's ModelOutput (JSON) for SYMBOL as of --at; refuses incomplete inputs with the reason."""
-    from pivotal.data.backends import open_store
-    from pivotal.features.completeness import check_completeness
-    from pivotal.features.encoding import encode
-    from pivotal.models.registry import load_model
-    from pivotal.training.pipeline import RunSpec, live_input
+    from pivotal.core.errors import PivotalError
+    from pivotal.services.predict import predict as predict_output
 
-    manager = checkpoint_manager(data_dir, store)
     try:
-        info = manager.resolve(model)
         t = parse_time(at)
         assert t is not None
-        extra = info.extra
-        spec = RunSpec(info.model_type, exchange or extra["exchange"], symbol, tuple(extra["timeframes"]), window=extra["window"])
-        input_spec = spec.input_spec().with_threshold(threshold)
-        market = open_store(settings_from(data_dir, store))
-        try:
-            inp = live_input(market, spec, t)
-        finally:
-            market.close()
-        completeness = check_completeness(inp, input_spec)
-        if not completeness.ready:
-            raise fail(f"no prediction for {symbol} at {at}: {completeness.reason}")
-        loaded = load_model(manager.weights_path(info))
-        output = loaded.predict(encode(inp, input_spec), symbol=symbol, timestamp=t)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+        output = predict_output(settings_from(data_dir, store), model, symbol, t, exchange=exchange, min_completeness=threshold)
+    except KeyError as exc:
+        raise fail(str(exc.args[0]) if exc.args else str(exc)) from None
+    except (PivotalError, ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
     typer.echo(output.to_json())

@@ -13,7 +13,7 @@ def open_store(settings: Settings | None = None) -> MarketStore:
     if settings.store == "postgres":
         from pivotal.data.postgres_store import PostgresStore
 
-        return PostgresStore(settings.postgres_dsn, settings.postgres_schema)
+        return PostgresStore(settings.postgres_dsn.get_secret_value(), settings.postgres_schema)
     from pivotal.data.duckdb_store import DuckDBStore
 
     settings.ensure_dirs()

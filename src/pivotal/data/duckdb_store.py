@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.data import sql
 from pivotal.data.candles import Candles
 from pivotal.data.frames import depth_arrow, depth_frame
-from pivotal.data.sql_store import SeriesKey, SqlStore
-from pivotal.core.timeframes import timeframe_ms
+from pivotal.data.sql_store import SqlMarketStore
+from pivotal.data.store import SeriesKey
 from pivotal.data.trades import Trades
 
 _BATCH = "_pivotal_batch"
@@ -51,7 +52,7 @@ def _file_lock(path: str) -> threading.RLock:
         return _FILE_LOCKS.setdefault(str(Path(path).resolve()), threading.RLock())
 
 
-class DuckDBStore(SqlStore):
+class DuckDBStore(SqlMarketStore):
     """``MarketStore`` on a DuckDB file (``":memory:"`` for a throw-away store). One connection, serialised by a lock."""
 
     def __init__(self, path: str | Path) -> None:
@@ -166,6 +167,25 @@ class DuckDBStore(SqlStore):
         with self._lock:
             return self._con.execute(sql_text, list(params)).fetchall()
 
+    @contextmanager
+    def transaction(self) -> Iterator[_Session]:
+        """Portable SQL (``execute``/``query``) inside one transaction: all statements commit, or none."""
+        with self._transaction() as con:
+            yield _Session(con)
+
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+class _Session:
+    """``execute``/``query`` on a DuckDB connection inside an open transaction (see ``DuckDBStore.transaction``)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, sql_text: str, params: Sequence[Any] = ()) -> None:
+        self._con.execute(sql_text, list(params))
+
+    def query(self, sql_text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._con.execute(sql_text, list(params)).fetchall()

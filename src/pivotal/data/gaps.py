@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pivotal.data.store import Gap
 from pivotal.core.timeframes import timeframe_ms
+from pivotal.data.store import Gap
 
 
 def find_gaps(ts: np.ndarray, timeframe: str) -> list[Gap]:

@@ -19,7 +19,8 @@ from psycopg import sql as pgsql
 
 from pivotal.data import pg_binary, sql
 from pivotal.data.candles import Candles
-from pivotal.data.sql_store import SeriesKey, SqlStore
+from pivotal.data.sql_store import SqlMarketStore
+from pivotal.data.store import SeriesKey
 from pivotal.data.trades import Trades
 from pivotal.data.validation import OPTIONAL_DEPTH_COLUMNS
 
@@ -95,7 +96,7 @@ def _depth_columns(rows: pd.DataFrame, row: Sequence[str]) -> dict[str, np.ndarr
         elif name in ("price", "qty"):
             columns[name] = rows[name].to_numpy(np.float64)
         elif present:
-            columns[name] = pd.array(rows[name], dtype="Int64").to_numpy(np.int64, na_value=pg_binary.NULL_INT)
+            columns[name] = rows[name].astype("Int64").to_numpy(np.int64, na_value=pg_binary.NULL_INT)
         else:
             columns[name] = np.full(len(rows), pg_binary.NULL_INT, np.int64)
     return columns
@@ -114,8 +115,9 @@ def _depth_frame(columns: dict[str, np.ndarray], row: Sequence[str]) -> pd.DataF
     return pd.DataFrame(data)
 
 
-class PostgresStore(SqlStore):
-    """``MarketStore`` on one PostgreSQL schema (created if missing); unqualified SQL resolves to it via search_path."""
+class PostgresStore(SqlMarketStore):
+    """``MarketStore`` on one PostgreSQL schema (created if missing), application state in ``<schema>_state``;
+    unqualified SQL resolves to both via search_path (state first)."""
 
     def __init__(self, dsn: str, schema: str = "pivotal") -> None:
         self.schema = schema
@@ -133,6 +135,14 @@ class PostgresStore(SqlStore):
             if self.timescale:
                 for table in ("candle_bars", "trades"):
                     cur.execute(_HYPERTABLE_SQL, [table, _CHUNK_INTERVAL_MS])
+        # Application state (pivotal.data.state) gets its own schema, first on the search path: CREATE TABLE by a state
+        # repository lands there, unqualified market SQL still finds the market tables (they exist only in ``schema``).
+        self.state_schema = f"{schema}_state"
+        self.legacy_state_schema = schema  # where releases before the split kept state tables (moved on first use)
+        self._con.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.state_schema)))
+        self._con.execute(
+            pgsql.SQL("SET search_path TO {}, {}").format(pgsql.Identifier(self.state_schema), pgsql.Identifier(schema))
+        )
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r}, timescale={self.timescale})"
@@ -241,11 +251,31 @@ class PostgresStore(SqlStore):
         with self._lock, self._con.cursor() as cur:
             return cur.execute(to_pyformat(sql_text), list(params)).fetchall()
 
+    @contextmanager
+    def transaction(self) -> Iterator[_Session]:
+        """Portable SQL (``execute``/``query``) inside one transaction: all statements commit, or none."""
+        with self._transaction() as cur:
+            yield _Session(cur)
+
     def drop_schema(self) -> None:
-        """Remove this store's schema and everything in it (throw-away stores in tests and benchmarks)."""
+        """Remove this store's schemas (market and state) and everything in them (throw-away stores in tests, benchmarks)."""
         with self._lock:
-            self._con.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(self.schema)))
+            for name in (self.state_schema, self.schema):
+                self._con.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(name)))
 
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+class _Session:
+    """``execute``/``query`` with ``?`` placeholders on a cursor inside an open transaction."""
+
+    def __init__(self, cur: psycopg.Cursor[Any]) -> None:
+        self._cur = cur
+
+    def execute(self, sql_text: str, params: Sequence[Any] = ()) -> None:
+        self._cur.execute(to_pyformat(sql_text), list(params))
+
+    def query(self, sql_text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._cur.execute(to_pyformat(sql_text), list(params)).fetchall()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.alignment import bucket_start
 from pivotal.data.candles import Candles
-from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.trades import Trades
 
 

@@ -19,14 +19,12 @@ import pandas as pd
 from pivotal.data import sql
 from pivotal.data.candles import Candles
 from pivotal.data.gaps import find_gaps, missing_bars
-from pivotal.data.store import Gap, SeriesInfo
+from pivotal.data.store import Gap, SeriesInfo, SeriesKey
 from pivotal.data.trades import Trades
 from pivotal.data.validation import validate_candles, validate_depth_snapshot, validate_depth_updates, validate_trades
 
-SeriesKey = tuple[str, str, str]
 
-
-class SqlStore(ABC):
+class SqlMarketStore(ABC):
     """Base of ``DuckDBStore`` and ``PostgresStore``: the write entry points, candle reads and order-book reads."""
 
     _lock: threading.RLock
@@ -82,7 +80,8 @@ class SqlStore(ABC):
             if series_id is None:
                 return Candles.empty(*key)
             columns = self._fetch_bars(statement, [series_id, *params])
-        return Candles(**columns, exchange=key[0], symbol=key[1], timeframe=key[2])
+        c = columns
+        return Candles(c["ts"], c["open"], c["high"], c["low"], c["close"], c["volume"], key[0], key[1], key[2])
 
     def candles(self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None) -> Candles:
         where, bounds = sql.range_filter(start, end)

@@ -9,9 +9,10 @@ Conventions
   data changes nothing, overlapping imports merge, and every write call is one transaction (all or nothing).
 - Every write is validated first (see ``validation.py``); invalid input raises ``ValidationError`` naming
   source, row and field, and nothing is written.
-- ``execute``/``query`` give later layers (pivots, jobs, trained configurations, model outputs) portable SQL
-  on the same database: placeholders are ``?``, JSON is stored as TEXT, use only SQL both engines accept
-  (CREATE TABLE IF NOT EXISTS, INSERT ... ON CONFLICT (...) DO UPDATE/NOTHING).
+- The store's own DDL holds market tables only. ``execute``/``query`` (and ``transaction()`` on both backends) serve
+  the application-state repositories in ``pivotal.data.state`` (pivots, model outputs, trained configurations,
+  jobs), which own their tables and versioned migrations on the same database: placeholders are ``?``, JSON is
+  TEXT, only SQL both engines accept (CREATE TABLE IF NOT EXISTS, INSERT ... ON CONFLICT (...) DO UPDATE/NOTHING).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import pandas as pd
 
 from pivotal.data.candles import Candles
 from pivotal.data.trades import Trades
+
+SeriesKey = tuple[str, str, str]
+"""(exchange, symbol, timeframe): the identity of one stored candle series."""
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,16 @@ batch), the field, the value, how many rows fail the same rule, and how to fix t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
+from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.data.alignment import is_aligned
 from pivotal.data.candles import Candles
-from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.data.trades import Trades
 
 SNAPSHOT_COLUMNS = ("local_ts_ns", "event_ts_ms", "last_update_id", "side", "level", "price", "qty")
@@ -28,6 +30,24 @@ UPDATE_COLUMNS = (
 )
 # Columns Binance fills only on some venues (USD-M): they may be missing or null.
 OPTIONAL_DEPTH_COLUMNS = ("event_ts_ms", "transaction_ts_ms", "prev_final_update_id")
+
+
+# Market data cannot predate Bitcoin (2009-01-01) nor lie more than a day in the future; anything outside is a unit
+# or sign mistake (seconds read as ms, µs read as ms, a negative number), not data.
+EARLIEST_MS = 1_230_768_000_000  # 2009-01-01T00:00:00Z
+FUTURE_SLACK_MS = 86_400_000
+
+
+def sane_time_range(now_ms: int | None = None) -> tuple[int, int]:
+    """Inclusive epoch-ms bounds for imported or downloaded times: 2009-01-01 .. now + 1 day."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return EARLIEST_MS, now + FUTURE_SLACK_MS
+
+
+def describe_time_range(now_ms: int | None = None) -> str:
+    lo, hi = sane_time_range(now_ms)
+    fmt = "%Y-%m-%d %H:%M"
+    return f"{datetime.fromtimestamp(lo / 1000, UTC):{fmt}} .. {datetime.fromtimestamp(hi / 1000, UTC):{fmt}} UTC"
 
 
 class ValidationError(ValueError):

@@ -1,13 +1,18 @@
 """Assemble a ``BaseDataInput`` as of time t: only candles closed by t, only pivots confirmed by t.
 
-Two entry points share one slicing rule (``PreparedSeries.window_at``):
+There is **one** way to build the input, for training and for live inference alike, so the two cannot differ:
 
-- ``build_input(store, exchange, symbol, t, spec)`` reads ``length + pivot_warmup`` closed bars per window from the
-  store, computes pivots and indicators on them, and keeps the last ``length`` bars (live inference); trades of the
-  primary symbol before t, when stored, give the microstructure fields (``features.order_flow``).
-- ``PreparedSeries.build(candles, params)`` computes pivots and indicators once on a whole in-memory series, and
-  ``build_input_from_series`` cuts inputs at any t from it (training: thousands of samples without the store).
-  Pivots of a whole series are exact at every t by the no-repaint theorem (spec A.5); indicators are causal.
+1. ``load_input_series`` reads each window's *whole* stored series (a coarser timeframe the store does not cover is
+   filled from the symbol's finest window by aggregation, complete buckets only);
+2. ``prepare_series`` computes pivots and indicators once over each whole series (``PreparedSeries.build``);
+3. ``build_input_from_series`` cuts the input at t (``PreparedSeries.window_at``): the last bars closed by t, their
+   indicators, and the pivots of the series' pivot table with ``confirmed_at`` <= the last of them.
+
+Training cuts thousands of inputs from one preparation; ``build_input`` (live) prepares and cuts one. The pivot
+context at t is therefore the same table filtered the same way in both: identical by construction, not "close after
+enough warm-up" (a window plus 200 warm-up bars differs from the full history at level 4 on real data). Nothing after
+t leaks in: pivots are filtered by confirmation (no-repaint, spec A.5) and indicators are causal (tested against a
+series truncated at t).
 
 A candle is closed at t iff ``ts + timeframe_ms <= t`` (see ``Candles``).
 """
@@ -20,10 +25,10 @@ from typing import Protocol
 
 import numpy as np
 
-from pivotal.data.asof import closed_window
-from pivotal.data.candles import Candles
-from pivotal.data.store import MarketStore
 from pivotal.core.timeframes import timeframe_ms
+from pivotal.data.candles import Candles
+from pivotal.data.resample import resample
+from pivotal.data.store import MarketStore
 from pivotal.data.trades import Trades
 from pivotal.features.indicators import compute_indicators
 from pivotal.features.input_spec import InputSpec
@@ -111,6 +116,83 @@ def build_input_from_series(
     return BaseDataInput(symbol, int(t), ohlcv, indicators, pivots, last, microstructure=flow)
 
 
+def fill_from_base(stored: Candles, base: Candles, timeframe: str) -> Candles:
+    """``stored`` bars of ``timeframe`` plus complete buckets aggregated from ``base`` wherever ``stored`` has no bar
+    overlapping them (before its first bar, in its gaps, after its last). Stored bars are never replaced."""
+    aggregated = resample(base, timeframe)[0]
+    if len(stored) == 0:
+        return aggregated
+    if len(aggregated) == 0:
+        return stored
+    step = timeframe_ms(timeframe)
+    # an aggregated bucket [a, a + step) overlaps a stored bar iff some stored ts lies in (a - step, a + step)
+    lo = np.searchsorted(stored.ts, aggregated.ts - step, side="right")
+    hi = np.searchsorted(stored.ts, aggregated.ts + step, side="left")
+    extra = np.flatnonzero(hi == lo)
+    if len(extra) == 0:
+        return stored
+    order = np.argsort(np.concatenate([stored.ts, aggregated.ts[extra]]), kind="stable")
+
+    def merged(name: str) -> np.ndarray:
+        return np.concatenate([getattr(stored, name), getattr(aggregated, name)[extra]])[order]
+
+    ts, open_, high, low, close, volume = (merged(name) for name in _COLUMNS)
+    return Candles(ts, open_, high, low, close, volume, exchange=stored.exchange, symbol=stored.symbol, timeframe=timeframe)
+
+
+_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+
+
+def base_timeframes(spec: InputSpec, symbol: str) -> dict[str, str]:
+    """Per symbol of the spec, its finest window timeframe: the one coarser windows are aggregated from."""
+    out: dict[str, str] = {}
+    for sym, tf in spec.keys(symbol):
+        if sym not in out or timeframe_ms(tf) < timeframe_ms(out[sym]):
+            out[sym] = tf
+    return out
+
+
+def load_input_series(
+    store: MarketStore | None,
+    exchange: str,
+    symbol: str,
+    spec: InputSpec,
+    provided: Mapping[WindowKey, Candles] | None = None,
+) -> dict[WindowKey, Candles]:
+    """The whole series of every window of ``spec`` (see module doc), from ``provided`` or else ``store``.
+
+    A window coarser than its symbol's finest window is filled from it (``fill_from_base``) wherever the store does not
+    cover it: a stored 1d series that ends in 2020 does not leave 2021-2026 inputs with a 2020 window. A key with no
+    bars at all is left out (the completeness check reports it).
+    """
+    provided = dict(provided or {})
+    finest = base_timeframes(spec, symbol)
+
+    def stored(key: WindowKey) -> Candles:
+        if key in provided:
+            return provided[key]
+        if store is None:
+            return Candles.empty(exchange, key[0], key[1])
+        return store.candles(exchange, key[0], key[1])
+
+    out: dict[WindowKey, Candles] = {}
+    for sym, tf in spec.keys(symbol):
+        candles = stored((sym, tf))
+        base_tf = finest[sym]
+        if base_tf != tf and timeframe_ms(tf) % timeframe_ms(base_tf) == 0:
+            base = stored((sym, base_tf))
+            if len(base):
+                candles = fill_from_base(candles, base, tf)
+        if len(candles):
+            out[(sym, tf)] = candles
+    return out
+
+
+def prepare_series(candles: Mapping[WindowKey, Candles], params: PivotParams) -> dict[WindowKey, PreparedSeries]:
+    """Pivots and indicators once per whole series (both causal: value i uses bars <= i only)."""
+    return {key: PreparedSeries.build(c, params) for key, c in candles.items()}
+
+
 def build_input(
     store: MarketStore,
     exchange: str,
@@ -118,17 +200,25 @@ def build_input(
     t: int,
     spec: InputSpec,
     output_store: PredictionHistory | None = None,
+    prepared: Mapping[WindowKey, PreparedSeries] | None = None,
 ) -> BaseDataInput:
-    """``BaseDataInput`` for ``symbol`` on ``exchange`` as of t (epoch ms), read from ``store``."""
-    series: dict[WindowKey, PreparedSeries] = {}
-    for wspec, (sym, tf) in zip(spec.windows, spec.keys(symbol), strict=True):
-        candles = closed_window(store, exchange, sym, tf, t, wspec.length + spec.pivot_warmup)
-        if len(candles):
-            series[(sym, tf)] = PreparedSeries.build(candles, spec.pivot_params)
+    """``BaseDataInput`` for ``symbol`` on ``exchange`` as of t (epoch ms) from ``store``: the same load → prepare → cut
+    as training (module doc). Pass ``prepared`` (from ``prepare_series``) to answer many t without re-reading."""
+    if prepared is None:
+        prepared = prepare_series(load_input_series(store, exchange, symbol, spec), spec.pivot_params)
     trades = None
     if spec.order_flow_windows_ms:
         trades = store.trades(exchange, symbol, t - max(spec.order_flow_windows_ms), t)
-    return build_input_from_series(series, symbol, t, spec, output_store, trades)
+    return build_input_from_series(prepared, symbol, t, spec, output_store, trades)
 
 
-__all__ = ["PredictionHistory", "PreparedSeries", "build_input", "build_input_from_series"]
+__all__ = [
+    "PredictionHistory",
+    "PreparedSeries",
+    "base_timeframes",
+    "build_input",
+    "build_input_from_series",
+    "fill_from_base",
+    "load_input_series",
+    "prepare_series",
+]

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pivotal.data.alignment import bucket_start
+from pivotal.core.errors import PivotalError
 from pivotal.core.timeframes import timeframe_ms
+from pivotal.data.alignment import bucket_start
 from pivotal.features.input_spec import InputSpec
 from pivotal.features.model_io import BaseDataInput, ShapeError
 
 
-class InputNotReady(RuntimeError):
+class InputNotReady(PivotalError, RuntimeError):
     """Inference refused: the input is below the completeness threshold or a window is too short."""
 
 

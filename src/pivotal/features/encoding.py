@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from pivotal.core.vocabulary import PIVOT_KINDS
 from pivotal.data.candles import Candles
 from pivotal.features.input_spec import InputSpec
 from pivotal.features.model_io import BaseDataInput, ShapeError, check_shape
@@ -204,7 +205,7 @@ def _context(candles: Candles, pivots: PivotSet, spec: InputSpec, upper: float, 
     t_len = float(spec.window_len)
     out = np.zeros(CONTEXT_PER_LEVEL * spec.context_levels + CONTEXT_PER_WINDOW_EXTRA, np.float32)
     for level in range(1, spec.context_levels + 1):
-        for j, kind in enumerate(("H", "L")):
+        for j, kind in enumerate(PIVOT_KINDS):
             arr = pivots.get(level, kind) if level <= len(pivots.highs) else None
             if arr is None or len(arr) == 0:
                 continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from pivotal.core.timeframes import timeframe_ms
+from pivotal.features.order_flow import DEFAULT_WINDOWS_MS
 from pivotal.structure.types import PivotParams
 
 PRIMARY = ""  # WindowSpec.symbol placeholder for "the input's primary symbol"
@@ -40,8 +41,8 @@ class InputSpec:
     - ``windows``: required windows; the first one is the *base* window (labels and offsets use its bars).
     - ``min_bars``: a window with fewer bars makes the input not ready (design: 100).
     - ``completeness_threshold``: minimum completeness score for inference (design: 0.8).
-    - ``pivot_params`` / ``pivot_warmup``: pivots are computed on ``warmup`` extra bars before each window so
-      that pivots near the window's left edge have their left neighbours (spec A.5 sliding-window warning).
+    - ``pivot_params``: the pivots of the context; they are computed once on each window's whole series and filtered
+      by confirmation at t (``features.assemble``), so no warm-up length is needed (spec A.5 sliding-window warning).
     - ``bounds_level``: pivot level of the PivotBounds used to normalise prices in the encoding (spec A.6).
     - ``context_levels``: levels whose last confirmed H/L go into the encoding's pivot-context vector.
     - ``order_flow_windows_ms``: trailing windows of the trade-based microstructure fields; () turns them off.
@@ -51,11 +52,10 @@ class InputSpec:
     min_bars: int = 100
     completeness_threshold: float = 0.8
     pivot_params: PivotParams = field(default_factory=PivotParams)
-    pivot_warmup: int = 200
     bounds_level: int = 2
     context_levels: int = 5
     require_order_book: bool = False
-    order_flow_windows_ms: tuple[int, ...] = (10_000, 60_000, 300_000)
+    order_flow_windows_ms: tuple[int, ...] = DEFAULT_WINDOWS_MS
 
     def __post_init__(self) -> None:
         if not self.windows:
@@ -65,8 +65,8 @@ class InputSpec:
             raise ValueError(f"InputSpec.windows has duplicate (symbol, timeframe) entries: {keys}")
         if not 0.0 <= self.completeness_threshold <= 1.0:
             raise ValueError(f"completeness_threshold must be in [0, 1] (got {self.completeness_threshold})")
-        if self.min_bars < 1 or self.pivot_warmup < 0:
-            raise ValueError(f"min_bars must be >= 1 and pivot_warmup >= 0 (got {self.min_bars}, {self.pivot_warmup})")
+        if self.min_bars < 1:
+            raise ValueError(f"min_bars must be >= 1 (got {self.min_bars})")
         if not 1 <= self.bounds_level <= self.pivot_params.levels:
             raise ValueError(f"bounds_level {self.bounds_level} outside pivot levels 1..{self.pivot_params.levels}")
         if any(w < 1000 for w in self.order_flow_windows_ms):

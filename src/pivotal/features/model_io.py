@@ -15,16 +15,25 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from pivotal.core.vocabulary import ACTIONS, PIVOT_KINDS, Action, ActionName, PivotKindName
 from pivotal.data.candles import Candles
 from pivotal.structure.types import PivotSet
 
-Action = Literal["BUY", "SELL", "HOLD"]
-ACTIONS: tuple[Action, ...] = ("BUY", "SELL", "HOLD")
 WindowKey = tuple[str, str]  # (symbol, timeframe)
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "BaseDataInput",
+    "ModelOutput",
+    "PivotPrediction",
+    "ShapeError",
+    "WindowKey",
+    "check_shape",
+]
 
 
 class ShapeError(ValueError):
@@ -82,14 +91,14 @@ class PivotPrediction:
     ``bars_until`` = bars after t at which the pivot bar forms (in the base timeframe), ``confidence`` in [0, 1]."""
 
     level: int
-    kind: Literal["H", "L"]
+    kind: PivotKindName
     price_offset: float
     bars_until: float
     confidence: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("H", "L"):
-            raise ValueError(f"PivotPrediction.kind must be 'H' or 'L' (got {self.kind!r})")
+        if self.kind not in PIVOT_KINDS:
+            raise ValueError(f"PivotPrediction.kind must be one of {PIVOT_KINDS} (got {self.kind!r})")
         if not math.isfinite(self.price_offset):
             raise ValueError(f"PivotPrediction.price_offset of level {self.level} must be finite (got {self.price_offset})")
         if not (math.isfinite(self.bars_until) and self.bars_until >= 0):
@@ -113,7 +122,7 @@ class ModelOutput:
     symbol: str
     timestamp: int
     confidence: float
-    action: Action
+    action: ActionName
     action_probabilities: dict[str, float]
     direction_vector: float = 0.0
     direction_confidence: float = 0.0

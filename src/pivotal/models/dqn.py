@@ -19,14 +19,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pivotal.core.vocabulary import ACTION_HOLD, ACTIONS, Action
 from pivotal.features.encoding import CHANNELS
 from pivotal.models.heads import PRICE_SCALE
 from pivotal.models.io import ModelOutput
-from pivotal.models.protocol import ACTIONS, Batch, DQNConfig, config_to_dict
+from pivotal.models.protocol import Batch, DQNConfig, config_to_dict
 from pivotal.models.supervised import SupervisedModel, encoded_arrays
 
-POSITIONS = np.array([1.0, -1.0, 0.0])  # target position of BUY, SELL, HOLD
-HOLD = ACTIONS.index("HOLD")
+POSITIONS = np.array([float(Action(a).target) for a in ACTIONS])  # target position of BUY, SELL, HOLD: 1, -1, 0
+HOLD = ACTION_HOLD
 RETURN_LAGS = 16  # last base-window log returns in the market features
 RETURN_CHANNEL = CHANNELS.index("log_return")
 

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pivotal.models.protocol import ACTIONS, Batch
+from pivotal.core.vocabulary import ACTIONS
+from pivotal.models.protocol import Batch
 
 
 @dataclass

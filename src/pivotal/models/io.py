@@ -1,4 +1,5 @@
-"""Standard model input/output, re-exported for model code (defined in ``pivotal.features.model_io``)."""
+"""Standard model input/output, re-exported for model code (defined in ``pivotal.features.model_io``; ``ACTIONS`` and
+``Action`` are ``pivotal.core.vocabulary``'s)."""
 
 from pivotal.features.model_io import (
     ACTIONS,

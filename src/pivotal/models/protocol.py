@@ -11,7 +11,7 @@ Supervised targets in a :data:`Batch` (``levels`` = pivot levels predicted):
 - ``kind``        int64 ``[B, levels]``: 0 = next pivot is a high, 1 = a low, -1 = unknown (masked out).
 - ``price``       float32 ``[B, levels]``: price offset of the next pivot relative to close[t] (NaN = unknown).
 - ``bars``        float32 ``[B, levels]``: bars until the next pivot forms (NaN = unknown).
-- ``action``      int64 ``[B]``: index into :data:`ACTIONS` (-1 = unknown).
+- ``action``      int64 ``[B]``: index into ``pivotal.core.vocabulary.ACTIONS`` (-1 = unknown).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-ACTIONS: tuple[str, ...] = ("BUY", "SELL", "HOLD")
-KINDS: tuple[str, ...] = ("H", "L")
 Batch = dict[str, torch.Tensor]
 
 

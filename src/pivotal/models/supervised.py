@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from pivotal.core.vocabulary import ACTIONS, PIVOT_KINDS
 from pivotal.models.heads import HeadOutputs, decode, multitask_loss
 from pivotal.models.io import ModelOutput, PivotPrediction
-from pivotal.models.protocol import ACTIONS, KINDS, Batch, config_to_dict
+from pivotal.models.protocol import Batch, config_to_dict
 
 
 def pick_device(requested: str = "cpu") -> torch.device:
@@ -92,7 +93,7 @@ class SupervisedModel:
         pivots = tuple(
             PivotPrediction(
                 level=level + 1,
-                kind=KINDS[int(kind_prob[level].argmax())],  # type: ignore[arg-type]
+                kind=PIVOT_KINDS[int(kind_prob[level].argmax())],
                 price_offset=float(decoded["price"][row, level]),
                 bars_until=float(decoded["bars"][row, level]),
                 confidence=float(kind_prob[level].max()),

@@ -1,26 +1,21 @@
-"""Trained configurations: lifecycle stage, the store repository, and the JSON template for live use.
+"""Trained configurations: lifecycle stage, the repository, and the JSON template for live use.
 
-Tables live in the market store (DuckDB or PostgreSQL) through its portable ``execute``/``query``; JSON is TEXT,
-timestamps are epoch ms. Non-finite floats (NaN, ±inf) are stored as JSON ``null``.
+Rows are kept by ``pivotal.data.state.configurations.ConfigurationRecords`` (table, schema version, SQL); this module
+maps them to :class:`TrainedConfiguration`. JSON columns are TEXT, timestamps epoch ms, and non-finite floats
+(NaN, ±inf) are stored as JSON ``null``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-
-class SqlStore(Protocol):
-    """The part of ``MarketStore`` this module needs."""
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+from pivotal.core.clock import Clock, WallClock
+from pivotal.data.state.configurations import ConfigurationRecords
+from pivotal.data.state.migrations import SqlStore
 
 
 class Lifecycle(StrEnum):
@@ -43,15 +38,7 @@ def lifecycle_stage(sample_size: int, sharpe: float) -> Lifecycle:
     return Lifecycle.VALIDATION
 
 
-CIRCUIT_BREAKER_DEFAULTS: dict[str, float | int] = {
-    "max_daily_loss": 0.02,
-    "max_correlation_spike": 0.8,
-    "unusual_market_threshold": 3.0,  # in standard deviations
-    "latency_threshold_ms": 500,
-    "consecutive_losses_limit": 5,
-    "max_adverse_selection": 0.6,
-    "regime_break_threshold": 0.3,
-}
+from pivotal.risk.config import CIRCUIT_BREAKER_DEFAULTS  # noqa: E402  (one definition: the risk config)
 
 
 @dataclass(frozen=True)
@@ -68,12 +55,8 @@ class TrainedConfiguration:
     sample_size: int
     lifecycle_stage: Lifecycle
     job_id: str | None = None
-    created_at: int = field(default_factory=lambda: now_ms())
-    updated_at: int = field(default_factory=lambda: now_ms())
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    created_at: int = field(default_factory=lambda: WallClock().now_ms())
+    updated_at: int = field(default_factory=lambda: WallClock().now_ms())
 
 
 def to_json(value: Any) -> str:
@@ -92,78 +75,51 @@ def _finite(value: Any) -> Any:
     return value
 
 
-CONFIG_COLUMNS = (
-    "id, job_id, strategy, pair, exchange, timeframe, parameters, is_metrics, oos_metrics, significance, "
-    "sample_size, lifecycle_stage, created_at, updated_at"
-)
-
-CONFIG_DDL = """CREATE TABLE IF NOT EXISTS trained_configurations (
-    id TEXT PRIMARY KEY, job_id TEXT, strategy TEXT NOT NULL, pair TEXT NOT NULL, exchange TEXT NOT NULL,
-    timeframe TEXT NOT NULL, parameters TEXT NOT NULL, is_metrics TEXT NOT NULL, oos_metrics TEXT NOT NULL,
-    significance TEXT NOT NULL, sample_size INTEGER NOT NULL, lifecycle_stage TEXT NOT NULL,
-    created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)"""
-
-
 class ConfigurationRepository:
-    """``trained_configurations`` on a store; ``save`` upserts by id (a resumed job rewrites its own rows)."""
+    """Trained configurations on a store; ``save`` upserts by id (a resumed job rewrites its own rows) and keeps the
+    first ``created_at``; ``updated_at`` comes from ``clock``."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
-        store.execute(CONFIG_DDL)
+    def __init__(self, store: SqlStore, clock: Clock | None = None) -> None:
+        self.records = ConfigurationRecords(store)
+        self.clock = clock or WallClock()
 
     def save(self, config: TrainedConfiguration) -> None:
-        existing = self.get(config.id)
-        created = existing.created_at if existing is not None else config.created_at
-        c = replace(config, created_at=created, updated_at=now_ms())
-        self.store.execute(
-            f"""INSERT INTO trained_configurations ({CONFIG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET job_id = excluded.job_id, parameters = excluded.parameters,
-            is_metrics = excluded.is_metrics, oos_metrics = excluded.oos_metrics, significance = excluded.significance,
-            sample_size = excluded.sample_size, lifecycle_stage = excluded.lifecycle_stage,
-            updated_at = excluded.updated_at""",
-            (
-                c.id, c.job_id, c.strategy, c.pair, c.exchange, c.timeframe, to_json(c.parameters),
-                to_json(c.is_metrics), to_json(c.oos_metrics), to_json(c.significance), int(c.sample_size),
-                c.lifecycle_stage.value, c.created_at, c.updated_at,
-            ),
+        c = replace(config, updated_at=self.clock.now_ms())
+        self.records.save(
+            {
+                "id": c.id, "job_id": c.job_id, "strategy": c.strategy, "pair": c.pair, "exchange": c.exchange,
+                "timeframe": c.timeframe, "parameters": to_json(c.parameters), "is_metrics": to_json(c.is_metrics),
+                "oos_metrics": to_json(c.oos_metrics), "significance": to_json(c.significance),
+                "sample_size": int(c.sample_size), "lifecycle_stage": c.lifecycle_stage.value,
+                "created_at": c.created_at, "updated_at": c.updated_at,
+            }
         )  # fmt: skip
 
     def get(self, config_id: str) -> TrainedConfiguration | None:
-        rows = self.store.query(f"SELECT {CONFIG_COLUMNS} FROM trained_configurations WHERE id = ?", (config_id,))
-        return _from_row(rows[0]) if rows else None
+        row = self.records.get(config_id)
+        return _from_row(row) if row is not None else None
 
     def list(self, job_id: str | None = None, strategy: str | None = None) -> list[TrainedConfiguration]:
-        where, params = [], []
-        if job_id is not None:
-            where.append("job_id = ?")
-            params.append(job_id)
-        if strategy is not None:
-            where.append("strategy = ?")
-            params.append(strategy)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self.store.query(
-            f"SELECT {CONFIG_COLUMNS} FROM trained_configurations{clause} ORDER BY exchange, pair, timeframe, id", params
-        )
-        return [_from_row(r) for r in rows]
+        """By exchange, pair, timeframe, id."""
+        return [_from_row(r) for r in self.records.list(job_id=job_id, strategy=strategy)]
 
 
-def _from_row(row: tuple[Any, ...]) -> TrainedConfiguration:
-    (cid, job_id, strategy, pair, exchange, timeframe, params, is_m, oos_m, sig, size, stage, created, updated) = row
+def _from_row(row: dict[str, Any]) -> TrainedConfiguration:
     return TrainedConfiguration(
-        id=cid,
-        job_id=job_id,
-        strategy=strategy,
-        pair=pair,
-        exchange=exchange,
-        timeframe=timeframe,
-        parameters=json.loads(params),
-        is_metrics=json.loads(is_m),
-        oos_metrics=json.loads(oos_m),
-        significance=json.loads(sig),
-        sample_size=int(size),
-        lifecycle_stage=Lifecycle(stage),
-        created_at=int(created),
-        updated_at=int(updated),
+        id=row["id"],
+        job_id=row["job_id"],
+        strategy=row["strategy"],
+        pair=row["pair"],
+        exchange=row["exchange"],
+        timeframe=row["timeframe"],
+        parameters=json.loads(row["parameters"]),
+        is_metrics=json.loads(row["is_metrics"]),
+        oos_metrics=json.loads(row["oos_metrics"]),
+        significance=json.loads(row["significance"]),
+        sample_size=int(row["sample_size"]),
+        lifecycle_stage=Lifecycle(row["lifecycle_stage"]),
+        created_at=int(row["created_at"]),
+        updated_at=int(row["updated_at"]),
     )
 
 

@@ -1,4 +1,6 @@
-"""Training jobs: the ``training_jobs`` table and the ``JobService`` a REST API will expose (start/status/results).
+"""Optimization jobs (parameter searches): the ``JobRepository`` and the ``JobService`` a REST API will expose
+(start/status/results). Rows live in the ``optimization_jobs`` table behind
+``pivotal.data.state.jobs.JobRecords``; "training" is reserved for model training.
 
 A job is a JSON spec plus a status machine PENDING -> RUNNING -> COMPLETED | FAILED. Running a job that was left
 RUNNING (process killed) or FAILED runs it again under the same id; its studies resume from their stored trials.
@@ -13,7 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pivotal.optimize.configs import ConfigurationRepository, SqlStore, TrainedConfiguration, now_ms, to_json
+from pivotal.core.clock import Clock, WallClock
+from pivotal.data.state.jobs import JobRecords
+from pivotal.data.state.migrations import SqlStore
+from pivotal.optimize.configs import ConfigurationRepository, TrainedConfiguration, to_json
 
 
 class JobStatus(StrEnum):
@@ -24,7 +29,7 @@ class JobStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class TrainingJob:
+class OptimizationJob:
     id: str
     spec: dict[str, Any]
     status: JobStatus
@@ -36,61 +41,49 @@ class TrainingJob:
     error: str | None
 
 
-JOB_COLUMNS = "id, spec, status, progress, created_at, updated_at, started_at, finished_at, error"
-
-JOB_DDL = """CREATE TABLE IF NOT EXISTS training_jobs (
-    id TEXT PRIMARY KEY, spec TEXT NOT NULL, status TEXT NOT NULL, progress DOUBLE PRECISION NOT NULL,
-    created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, started_at BIGINT, finished_at BIGINT, error TEXT)"""
-
-
 class JobRepository:
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
-        store.execute(JOB_DDL)
+    """Optimization jobs on a store, as :class:`OptimizationJob`; times come from ``clock``."""
 
-    def create(self, job_id: str, spec: dict[str, Any]) -> TrainingJob:
-        now = now_ms()
-        self.store.execute(
-            f"INSERT INTO training_jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, to_json(spec), JobStatus.PENDING.value, 0.0, now, now, None, None, None),
-        )
+    def __init__(self, store: SqlStore, clock: Clock | None = None) -> None:
+        self.records = JobRecords(store)
+        self.clock = clock or WallClock()
+
+    def create(self, job_id: str, spec: dict[str, Any]) -> OptimizationJob:
+        self.records.create(job_id, to_json(spec), self.clock.now_ms())
         job = self.get(job_id)
         assert job is not None
         return job
 
-    def get(self, job_id: str) -> TrainingJob | None:
-        rows = self.store.query(f"SELECT {JOB_COLUMNS} FROM training_jobs WHERE id = ?", (job_id,))
-        if not rows:
-            return None
-        jid, spec, status, progress, created, updated, started, finished, error = rows[0]
-        return TrainingJob(jid, json.loads(spec), JobStatus(status), float(progress), int(created), int(updated),
-                           started, finished, error)  # fmt: skip
+    def get(self, job_id: str) -> OptimizationJob | None:
+        row = self.records.get(job_id)
+        return _from_row(row) if row is not None else None
 
-    def list(self) -> list[TrainingJob]:
-        ids = [r[0] for r in self.store.query("SELECT id FROM training_jobs ORDER BY created_at, id")]
-        return [job for job in (self.get(i) for i in ids) if job is not None]
+    def list(self) -> list[OptimizationJob]:
+        """Oldest first."""
+        return [_from_row(r) for r in self.records.list()]
 
     def mark_running(self, job_id: str) -> None:
-        now = now_ms()
-        self.store.execute(
-            "UPDATE training_jobs SET status = ?, started_at = ?, updated_at = ?, finished_at = NULL, error = NULL WHERE id = ?",
-            (JobStatus.RUNNING.value, now, now, job_id),
-        )
+        self.records.mark_running(job_id, self.clock.now_ms())
 
     def set_progress(self, job_id: str, progress: float) -> None:
-        self.store.execute(
-            "UPDATE training_jobs SET progress = ?, updated_at = ? WHERE id = ?", (min(max(progress, 0.0), 1.0), now_ms(), job_id)
-        )
+        self.records.set_progress(job_id, progress, self.clock.now_ms())
 
     def finish(self, job_id: str, error: str | None = None) -> None:
-        now = now_ms()
-        status = JobStatus.FAILED if error else JobStatus.COMPLETED
-        if error is None:
-            self.set_progress(job_id, 1.0)
-        self.store.execute(
-            "UPDATE training_jobs SET status = ?, finished_at = ?, updated_at = ?, error = ? WHERE id = ?",
-            (status.value, now, now, error, job_id),
-        )
+        self.records.finish(job_id, self.clock.now_ms(), error)
+
+
+def _from_row(row: dict[str, Any]) -> OptimizationJob:
+    return OptimizationJob(
+        id=row["id"],
+        spec=json.loads(row["spec"]),
+        status=JobStatus(row["status"]),
+        progress=float(row["progress"]),
+        created_at=int(row["created_at"]),
+        updated_at=int(row["updated_at"]),
+        started_at=None if row["started_at"] is None else int(row["started_at"]),
+        finished_at=None if row["finished_at"] is None else int(row["finished_at"]),
+        error=row["error"],
+    )
 
 
 JobRunner = Callable[[str, dict[str, Any], Callable[[float], None]], list[TrainedConfiguration]]
@@ -98,14 +91,14 @@ JobRunner = Callable[[str, dict[str, Any], Callable[[float], None]], list[Traine
 
 
 class JobService:
-    """Start, run, inspect training jobs; what the job runner does (e.g. an optimisation) is injected."""
+    """Start, run, inspect optimization jobs; what the job runner does (e.g. a parameter search) is injected."""
 
-    def __init__(self, store: SqlStore, runner: JobRunner) -> None:
-        self.jobs = JobRepository(store)
-        self.configs = ConfigurationRepository(store)
+    def __init__(self, store: SqlStore, runner: JobRunner, clock: Clock | None = None) -> None:
+        self.jobs = JobRepository(store, clock)
+        self.configs = ConfigurationRepository(store, clock)
         self.runner = runner
 
-    def start(self, spec: dict[str, Any], job_id: str | None = None) -> TrainingJob:
+    def start(self, spec: dict[str, Any], job_id: str | None = None) -> OptimizationJob:
         """Register a job; an existing id with the same spec is returned as it is (resume), a different spec refused."""
         job_id = job_id or uuid.uuid4().hex[:12]
         existing = self.jobs.get(job_id)
@@ -131,10 +124,10 @@ class JobService:
         self.jobs.finish(job_id)
         return configs
 
-    def status(self, job_id: str) -> TrainingJob:
+    def status(self, job_id: str) -> OptimizationJob:
         job = self.jobs.get(job_id)
         if job is None:
-            raise KeyError(f"no training job {job_id!r}")
+            raise KeyError(f"no optimization job {job_id!r}; see the job ids printed by `pivotal optimize`")
         return job
 
     def results(self, job_id: str) -> list[TrainedConfiguration]:

@@ -1,13 +1,14 @@
-"""The ``Objective`` adapter for LIQUIDITY SWEEP V3 (``pivotal.strategies.ls3_sweep``) on one market."""
+"""The ``Objective`` adapter for LIQUIDITY SWEEP V3 (``pivotal.strategies.ls3.sweep``) on one market."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from pivotal.core.metrics import TRADE_METRICS, trade_stats
 from pivotal.data.candles import Candles
 from pivotal.optimize.objective import Metrics, TradeReturns, Window
 from pivotal.optimize.space import GridSpace
-from pivotal.strategies.ls3_sweep import LS3_GRID, LS3Market, evaluate_index, evaluate_many, prepare_market
+from pivotal.strategies.ls3.sweep import LS3_GRID, LS3Market, evaluate_index, evaluate_many, prepare_market
 
 STRATEGY_NAME = "liquidity_sweep"
 
@@ -32,14 +33,32 @@ class LS3Objective:
     def timestamps(self) -> np.ndarray:
         return self.market.ts
 
+    @property
+    def max_hold_bars(self) -> int:
+        """A position opens at the bar after the signal and is closed at the latest at signal bar + this."""
+        return int(self.market.constants.max_hold_bars)
+
     def evaluate_indices(self, indices: np.ndarray, window: Window) -> Metrics:
-        table = evaluate_many(self.market, np.asarray(indices, dtype=np.int64), window.start, window.end)
+        idx = np.asarray(indices, dtype=np.int64)
+        if window.exclude:
+            return self._evaluate_segments(idx, window)
+        table = evaluate_many(self.market, idx, window.start, window.end)
         return {name: np.asarray(values) for name, values in table.items() if name != "index"}
 
+    def _evaluate_segments(self, indices: np.ndarray, window: Window) -> Metrics:
+        """A window with embargoed holes: the trades of each segment, in time order, scored as one trade list.
+        Slower than the one-window sweep (per-configuration trade lists), so only used when an embargo is set."""
+        parts = [
+            evaluate_many(self.market, indices, w.start, w.end, return_trades=True)["trade_returns"] for w in window.segments
+        ]
+        rows = [trade_stats(np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts])) for k in range(len(indices))]
+        table = np.array(rows, dtype=np.float64).reshape(len(indices), len(TRADE_METRICS))
+        return {name: table[:, q].astype(np.int64) if name == "trades" else table[:, q] for q, name in enumerate(TRADE_METRICS)}
+
     def trade_returns(self, index: int, window: Window) -> TradeReturns:
-        trades = evaluate_index(self.market, index, window.start, window.end).trades
+        trades = [t for w in window.segments for t in evaluate_index(self.market, index, w.start, w.end).trades]
         return TradeReturns(
             np.array([t.entry_bar for t in trades], dtype=np.int64),
             np.array([t.exit_bar for t in trades], dtype=np.int64),
-            trades.returns,
+            np.array([t.net_return for t in trades], dtype=np.float64),
         )

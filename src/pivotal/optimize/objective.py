@@ -2,7 +2,8 @@
 
 An objective evaluates many grid points (flat indices of its :class:`GridSpace`) on one window of bars and returns
 metric arrays. Optimisers only ever see scores, so they work for any strategy with such an adapter
-(``pivotal.optimize.ls3`` is the one for LIQUIDITY SWEEP V3).
+(``pivotal.optimize.ls3`` is the one for LIQUIDITY SWEEP V3). ``Window`` is the splitter's
+(:mod:`pivotal.validation.walkforward`): signals inside ``[start, end)`` minus its excluded spans.
 """
 
 from __future__ import annotations
@@ -14,25 +15,12 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from pivotal.optimize.space import GridSpace
+from pivotal.validation.walkforward import Window
+
+__all__ = ["Metrics", "Objective", "ObjectiveMetric", "Scorer", "TradeReturns", "Window", "max_hold_bars"]
 
 Metrics = dict[str, np.ndarray]
 """Metric name -> one value per evaluated index (at least ``trades`` and the objective metric)."""
-
-
-@dataclass(frozen=True)
-class Window:
-    """Bars ``start <= i < end`` of the objective's series (signals inside it; trades may exit after ``end``)."""
-
-    start: int
-    end: int
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.start < self.end:
-            raise ValueError(f"window needs 0 <= start < end, got start={self.start} end={self.end}")
-
-    @property
-    def bars(self) -> int:
-        return self.end - self.start
 
 
 @dataclass(frozen=True)
@@ -59,6 +47,14 @@ class Objective(Protocol):
     def evaluate_indices(self, indices: np.ndarray, window: Window) -> Metrics: ...
 
     def trade_returns(self, index: int, window: Window) -> TradeReturns: ...
+
+
+def max_hold_bars(objective: Objective) -> int | None:
+    """The longest a position of the objective's strategy stays open, in bars after its signal bar (its
+    ``max_hold_bars`` attribute); ``None`` when the objective does not say (e.g. it scores samples, not trades).
+    Walk-forward purges at least this much before every test window."""
+    value = getattr(objective, "max_hold_bars", None)
+    return None if value is None else int(value)
 
 
 class ObjectiveMetric(StrEnum):

@@ -48,7 +48,10 @@ class RunContext:
 
 
 class Optimizer(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """The method's name, recorded in each study's setup ("grid", "random", "bayesian")."""
+        ...
 
     def planned_trials(self, objective: Objective) -> int:
         """How many configurations this search evaluates (for progress bars and job status)."""

@@ -15,19 +15,21 @@ from typing import Any
 import numpy as np
 import optuna
 
-from pivotal.backtest.metrics import trade_metrics
+from pivotal.core.errors import UserInputError
+from pivotal.core.metrics import trade_metrics
+from pivotal.core.stats import MS_PER_YEAR, sharpe
 from pivotal.optimize.bayesian import BayesianSearch
 from pivotal.optimize.configs import Lifecycle, TrainedConfiguration, lifecycle_stage
 from pivotal.optimize.grid import GridSearch
-from pivotal.optimize.objective import Objective, ObjectiveMetric, Scorer, Window
+from pivotal.optimize.objective import Objective, ObjectiveMetric, Scorer, Window, max_hold_bars
 from pivotal.optimize.optimizer import Optimizer, RunContext
 from pivotal.optimize.parallel import Runner
 from pivotal.optimize.random_search import RandomSearch
-from pivotal.optimize.significance import bootstrap_test, deflated_sharpe_ratio, degradation, pbo_cscv, sharpe_ratio
 from pivotal.optimize.study import ProgressSink, TrialLog
-from pivotal.optimize.walkforward import Fold, FoldResult, WalkForwardResult, WalkForwardSpec, split, walk_forward
+from pivotal.optimize.walkforward import FoldResult, WalkForwardResult, walk_forward
+from pivotal.validation.significance import bootstrap_test, deflated_sharpe_ratio, degradation, is_constant, pbo_cscv
+from pivotal.validation.walkforward import Fold, WalkForwardSpec, format_duration, holding_end, split
 
-YEAR_MS = 365.25 * 86_400_000
 METHODS = ("grid", "random", "bayesian")
 
 
@@ -42,6 +44,8 @@ class OptimizeSpec:
     sampler: str = "tpe"
     walk_forward: str | None = "90/7/30"  # None: optimise on the whole series (no out-of-sample)
     anchored: bool = False
+    purge_ms: int | None = None  # None: the strategy's maximum holding time (exact per bar); see validation.walkforward
+    embargo_ms: int = 0
     min_trades: int = 30
     metric: str = "NET_PROFIT"
     seed: int = 0
@@ -56,7 +60,13 @@ class OptimizeSpec:
         if self.metric not in ObjectiveMetric.__members__:
             raise ValueError(f"metric {self.metric!r}: choose one of {', '.join(ObjectiveMetric.__members__)}")
         if self.walk_forward is not None:
-            WalkForwardSpec.parse(self.walk_forward, self.anchored)
+            self.walk_forward_spec()
+
+    def walk_forward_spec(self) -> WalkForwardSpec:
+        """The splitter spec; ``purge_ms`` None counts as 0 here (the strategy's hold is applied per bar in ``folds_for``)."""
+        if self.walk_forward is None:
+            raise UserInputError("no walk-forward in this job (--walk-forward none)")
+        return WalkForwardSpec.parse(self.walk_forward, self.anchored, self.purge_ms or 0, self.embargo_ms)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -105,12 +115,7 @@ def run_market(
     runner: Runner,
     progress: ProgressSink | None = None,
 ) -> MarketReport:
-    ts = objective.timestamps
-    folds = (
-        split(ts, WalkForwardSpec.parse(spec.walk_forward, spec.anchored))
-        if spec.walk_forward
-        else [Fold(0, Window(0, len(ts)), Window(0, len(ts)))]
-    )
+    folds = folds_for(objective, spec, market)
     optimizer = spec.optimizer()
     sink = progress or ProgressSink(enabled=False)
     total = optimizer.planned_trials(objective) * len(folds)
@@ -118,6 +123,40 @@ def run_market(
         contexts = _contexts(storage, f"{job_id}/{market.label}", runner, advance)
         result = walk_forward(objective, optimizer, folds, spec.scorer(), contexts)
     return MarketReport(market, result, _configuration(objective, spec, market, job_id, folds, result))
+
+
+def folds_for(objective: Objective, spec: OptimizeSpec, market: Market | None = None) -> list[Fold]:
+    """Walk-forward folds in which no in-sample trade can exit inside the test window.
+
+    Train signals are purged so that the strategy's maximum hold (``max_hold_bars`` after the signal bar, in time
+    on this very series, so holes in the data are covered) ends before the test window starts. An explicit
+    ``purge_ms`` may purge more; one that, with the gap, is shorter than the maximum hold is refused.
+    """
+    ts = np.asarray(objective.timestamps, dtype=np.int64)
+    if spec.walk_forward is None:
+        return [Fold(0, Window(0, len(ts)), Window(0, len(ts)))]
+    wf = spec.walk_forward_spec()
+    hold = max_hold_bars(objective)
+    if hold is None:
+        return split(ts, wf)
+    if len(ts) > 1:
+        check_purge(spec, hold, int(np.diff(ts).min()), market)
+    return split(ts, wf, holding_end(ts, hold))
+
+
+def check_purge(spec: OptimizeSpec, hold_bars: int, bar_ms: int, market: Market | None = None) -> None:
+    """Refuse an explicit purge that, with the gap, is shorter than the strategy's maximum hold (one line)."""
+    if spec.walk_forward is None or spec.purge_ms is None:
+        return
+    wf = spec.walk_forward_spec()
+    need_ms = hold_bars * bar_ms
+    if max(wf.gap_ms, wf.purge_ms) < need_ms:
+        where = f" on {market.label}" if market else ""
+        raise UserInputError(
+            f"purge {format_duration(wf.purge_ms)} and gap {format_duration(wf.gap_ms)} are shorter than "
+            f"{spec.strategy}'s maximum hold of {hold_bars} bars ({format_duration(need_ms)}){where}: in-sample trades "
+            f"would exit inside the test window; use --purge {format_duration(need_ms)} or more, or leave --purge out"
+        )
 
 
 def _contexts(
@@ -174,8 +213,8 @@ def _significance(
 ) -> dict[str, Any]:
     """p-value/z of the (stitched OOS) returns, DSR of the latest winner, PBO over the latest candidates."""
     boot = bootstrap_test(returns, seed=spec.seed)
-    per_trade = sharpe_ratio(returns)
-    trades_per_year = len(returns) / (span_ms / YEAR_MS) if span_ms > 0 else math.nan
+    per_trade = math.nan if len(returns) < 2 or is_constant(returns) else sharpe(returns)  # per trade, not annualised
+    trades_per_year = len(returns) / (span_ms / MS_PER_YEAR) if span_ms > 0 else math.nan
     pbo = _pbo(objective, spec, latest, folds)
     deg = degradation(wf.is_returns, returns, pbo=pbo) if spec.walk_forward else None
     return {

@@ -32,7 +32,7 @@ STUDY_SQLITE_FILE = "optuna.sqlite3"
 
 def storage_url(settings: Settings) -> str:
     if settings.store == "postgres":
-        dsn = settings.postgres_dsn
+        dsn = settings.postgres_dsn.get_secret_value()
         return dsn.replace("postgresql://", "postgresql+psycopg://", 1) if dsn.startswith("postgresql://") else dsn
     settings.ensure_dirs()
     return f"sqlite:///{settings.data_dir / STUDY_SQLITE_FILE}"
@@ -47,7 +47,7 @@ def open_storage(settings: Settings) -> RDBStorage:
     import psycopg
 
     schema = settings.postgres_schema
-    with psycopg.connect(settings.postgres_dsn, autocommit=True) as conn:
+    with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     return RDBStorage(url, engine_kwargs={"connect_args": {"options": f"-csearch_path={schema}"}})
 

@@ -1,13 +1,8 @@
-"""Walk-forward validation: the project's one time-series splitter, and optimisation fold by fold.
+"""Walk-forward optimisation: optimise on each train window, evaluate the winner on the following test window.
 
-Folds are built on timestamps (epoch ms), then mapped to bar indices, so they work for any bar series and for
-model training sets alike. Rolling (default): train 90 days -> gap 7 days -> test 30 days, rolled by the test length.
-Anchored: every train window starts at the first bar and grows.
-
-``purge`` and ``embargo`` are in bars, for learners whose labels or features reach across a boundary:
-- ``purge`` drops the last bars of each train window, so a label looking ``purge`` bars ahead never reaches the test;
-- ``embargo`` drops the first bars of each test window, so features with memory do not straddle train and test.
-The fixed ``gap`` already separates the two; purge/embargo add bar-exact margins on top.
+The folds come from :func:`pivotal.validation.walkforward.split` (the project's one splitter; purge and embargo are
+documented there). Train windows may carry embargoed holes (``Window.exclude``); objectives evaluate signals in the
+window's segments only.
 """
 
 from __future__ import annotations
@@ -18,79 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from pivotal.optimize.objective import Objective, Scorer, TradeReturns, Window
+from pivotal.optimize.objective import Objective, Scorer, TradeReturns
 from pivotal.optimize.optimizer import Optimizer, RunContext
-
-DAY_MS = 86_400_000
-
-
-@dataclass(frozen=True)
-class WalkForwardSpec:
-    train_ms: int = 90 * DAY_MS
-    gap_ms: int = 7 * DAY_MS
-    test_ms: int = 30 * DAY_MS
-    step_ms: int | None = None  # None: roll by the test length, so test windows tile the series
-    anchored: bool = False
-    purge: int = 0
-    embargo: int = 0
-
-    def __post_init__(self) -> None:
-        if self.train_ms <= 0 or self.test_ms <= 0 or self.gap_ms < 0 or (self.step_ms is not None and self.step_ms <= 0):
-            raise ValueError(f"walk-forward needs train > 0, test > 0, gap >= 0, step > 0; got {self}")
-        if self.purge < 0 or self.embargo < 0:
-            raise ValueError(f"purge and embargo are bar counts >= 0; got purge={self.purge} embargo={self.embargo}")
-
-    @classmethod
-    def parse(cls, text: str, anchored: bool = False) -> WalkForwardSpec:
-        """'90/7/30' = train/gap/test in days (optionally '/step' as a fourth number)."""
-        parts = text.split("/")
-        try:
-            days = [float(p) for p in parts]
-        except ValueError:
-            days = []
-        if len(days) not in (3, 4):
-            raise ValueError(f"walk-forward {text!r}: expected TRAIN/GAP/TEST[/STEP] in days, e.g. 90/7/30")
-        step = int(days[3] * DAY_MS) if len(days) == 4 else None
-        return cls(int(days[0] * DAY_MS), int(days[1] * DAY_MS), int(days[2] * DAY_MS), step, anchored)
-
-    @property
-    def step(self) -> int:
-        return self.step_ms if self.step_ms is not None else self.test_ms
-
-
-@dataclass(frozen=True)
-class Fold:
-    number: int
-    train: Window
-    test: Window
-
-
-def split(ts: np.ndarray, spec: WalkForwardSpec) -> list[Fold]:
-    """Folds whose whole test period lies inside the series (``ts`` sorted, epoch ms bar open times)."""
-    ts = np.asarray(ts, dtype=np.int64)
-    if len(ts) < 2:
-        raise ValueError("walk-forward needs at least two bars")
-    bar = int(np.diff(ts).min())
-    first, end_of_data = int(ts[0]), int(ts[-1]) + bar
-    folds: list[Fold] = []
-    k = 0
-    while True:
-        train_end = first + spec.train_ms + k * spec.step
-        train_start = first if spec.anchored else first + k * spec.step
-        test_start = train_end + spec.gap_ms
-        test_end = test_start + spec.test_ms
-        if test_end > end_of_data:
-            break
-        i0, i1, j0, j1 = np.searchsorted(ts, [train_start, train_end, test_start, test_end]).tolist()
-        i1, j0 = i1 - spec.purge, j0 + spec.embargo
-        if i0 < i1 and j0 < j1:
-            folds.append(Fold(len(folds), Window(i0, i1), Window(j0, j1)))
-        k += 1
-    if not folds:
-        days = (end_of_data - first) / DAY_MS
-        need = (spec.train_ms + spec.gap_ms + spec.test_ms) / DAY_MS
-        raise ValueError(f"series spans {days:.1f} days; walk-forward needs at least train+gap+test = {need:.1f} days")
-    return folds
+from pivotal.validation.walkforward import Fold
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Trading strategies, one file each (event-driven ``Strategy`` implementations plus their fast sweep paths).
+"""Trading strategies behind one registry (``registry.get_strategy(name)``), one module or subpackage each.
 
-- ``liquidity_sweep``: LIQUIDITY SWEEP V3 (spec B), event-driven reference;
-- ``ls3_sweep`` / ``ls3_kernels`` / ``ls3_params``: its numba grid/random-search fast path and the 201,600-point grid;
+- ``base``: the ``Strategy`` seam (protocol + base class with causal history, indicators and pivots);
+- ``registry``: name -> ``StrategySpec`` (factory, defaults, search space, optional sweep adapter);
+- ``ls3``: LIQUIDITY SWEEP V3 (spec B) — event form, numba sweep, parameters and grid;
 - ``sma_cross``: long-only SMA crossover used for engine comparisons.
 """

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.candles import Candles
 from pivotal.data.resample import resample
-from pivotal.core.timeframes import timeframe_ms
 
 LEVEL_NAMES = ("p", "r1", "r2", "r3", "s1", "s2", "s3")
 

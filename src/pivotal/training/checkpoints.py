@@ -12,6 +12,7 @@ no half checkpoint visible (only a ``.tmp`` file that the next save of that mode
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import shutil
@@ -166,7 +167,7 @@ class CheckpointManager:
                 return info
         raise KeyError(f"model {name!r} has no checkpoint {ckpt_id!r}; have: {', '.join(i.id for i in infos)}")
 
-    def delete(self, ref: str) -> list[CheckpointInfo]:
+    def delete(self, ref: str) -> builtins.list[CheckpointInfo]:
         """Delete one checkpoint (``name/id``) or every checkpoint of a model (``name``); returns what was deleted."""
         name, _, ckpt_id = ref.partition("/")
         targets = [self.resolve(ref)] if ckpt_id else self.list(name)

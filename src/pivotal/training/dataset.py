@@ -1,9 +1,12 @@
 """Training samples from real candles: the encoded input as of bar t plus the labels that become known later.
 
 A sample at base bar t (base = the spec's first window) is encoded from ``build_input_from_series`` at the close
-time of bar t, so it sees only candles closed by then and pivots confirmed by then. Its targets come from
-``training.labels.LabelSet`` and carry ``known_at`` (the bar at whose close each target exists); the trainer masks
-every target not yet known at its own clock (``SampleSet.known_by``) — that is how purging is done exactly.
+time of bar t, so it sees only candles closed by then and pivots confirmed by then. A sample is kept only if that input
+passes the same completeness rule as ``pivotal predict`` (``features.completeness.check_completeness`` with the spec's
+threshold and ``min_bars``): a model is never trained on an input it would refuse to predict on (e.g. a stale 1d window).
+Its targets come from ``training.labels.LabelSet`` and carry ``known_at`` (the bar at whose close each target
+exists); the trainer masks every target not yet known at its own clock (``SampleSet.known_by``) — that is how purging
+is done exactly.
 
 Encoded windows are cached as float16 (halves memory; the encoding is bounded to [-10, 10]).
 """
@@ -18,7 +21,8 @@ import torch
 from torch.utils.data import Dataset
 
 from pivotal.data.candles import Candles
-from pivotal.features.assemble import PreparedSeries, build_input_from_series
+from pivotal.features.assemble import PreparedSeries, build_input_from_series, prepare_series
+from pivotal.features.completeness import check_completeness
 from pivotal.features.encoding import context_size, encode, windows_shape
 from pivotal.features.input_spec import InputSpec
 from pivotal.models.io import WindowKey
@@ -33,8 +37,8 @@ def input_shape(spec: InputSpec, levels: int) -> InputShape:
 
 
 def prepare(candles: Mapping[WindowKey, Candles], spec: InputSpec) -> dict[WindowKey, PreparedSeries]:
-    """Pivots and indicators once per whole series (they are causal: value i uses bars <= i only)."""
-    return {key: PreparedSeries.build(c, spec.pivot_params) for key, c in candles.items()}
+    """Pivots and indicators once per whole series (``features.assemble.prepare_series``, as live inference does)."""
+    return prepare_series(candles, spec.pivot_params)
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,11 @@ def build_samples(
     levels: int = 3,
     stride: int = 1,
     labels: LabelSet | None = None,
+    start: int | None = None,
+    end: int | None = None,
 ) -> SampleSet:
-    """Encode a sample every ``stride`` base bars wherever every window already has ``spec.min_bars`` closed bars."""
+    """Encode a sample every ``stride`` base bars whose input is complete (module doc), with as-of time in
+    ``[start, end)`` when given (features still use all history before ``start``)."""
     keys = spec.keys(symbol)
     missing = [k for k in keys if k not in series]
     if missing:
@@ -121,15 +128,30 @@ def build_samples(
     ready = np.ones(len(base.candles), bool)
     for key in keys:
         ready &= np.searchsorted(series[key].close_ts, base.close_ts, side="right") >= spec.min_bars
+    if start is not None:
+        ready &= base.close_ts >= start
+    if end is not None:
+        ready &= base.close_ts < end
     index = np.flatnonzero(ready)[::stride].astype(np.int64)
     if len(index) == 0:
         raise ValueError(f"no bar of {keys[0]} has {spec.min_bars} closed bars in every window {keys}; load more history")
-    times = base.close_ts[index]
     windows = np.zeros((len(index), *windows_shape(spec)), np.float16)
     context = np.zeros((len(index), context_size(spec)), np.float32)
-    for row, t in enumerate(times.tolist()):
-        encoded = encode(build_input_from_series(series, symbol, t, spec), spec)
+    complete = np.zeros(len(index), bool)
+    for row, t in enumerate(base.close_ts[index].tolist()):
+        inp = build_input_from_series(series, symbol, t, spec)
+        if not check_completeness(inp, spec).ready:
+            continue  # predict would refuse this input: do not train on it
+        complete[row] = True
+        encoded = encode(inp, spec)
         windows[row], context[row] = encoded.windows, encoded.context
+    if not complete.any():
+        raise ValueError(
+            f"no input of {symbol} {keys} reaches completeness {spec.completeness_threshold} with {spec.min_bars} bars "
+            "per window; import the missing bars"
+        )
+    index, windows, context = index[complete], windows[complete], context[complete]
+    times = base.close_ts[index]
     kind = np.where(labels.kind[index, :levels] > 0, 0, np.where(labels.kind[index, :levels] < 0, 1, -1)).astype(np.int64)
     return SampleSet(
         index=index,

@@ -8,7 +8,10 @@ Baselines are fitted on the *training* labels of the same fold only:
 - **random**: classes drawn with the training frequencies; regressions drawn from the training values (seeded).
 
 Confidence intervals: percentile moving-block bootstrap (blocks keep the serial correlation of neighbouring
-samples; ``block=1`` is the plain bootstrap). ``delta`` rows give model − baseline on the *same* resamples.
+samples; ``block=1`` is the plain bootstrap). ``delta`` rows give model − baseline on the *same* resamples, and their
+two-sided bootstrap p-value of "no difference" (``Estimate.p_value``: the smallest level at which the equal-tailed
+percentile interval excludes 0). Many such comparisons are read together, so the report corrects them for
+multiplicity (Holm, ``training.report``) before calling anything better or worse.
 Trading policies (DQN) are compared with buy-and-hold and flat on per-step log returns after fees and slippage.
 """
 
@@ -19,11 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pivotal.core.stats import sharpe as core_sharpe
+from pivotal.core.vocabulary import ACTION_BUY, ACTION_HOLD, ACTION_SELL
 from pivotal.models.dqn import POSITIONS
-from pivotal.models.protocol import ACTIONS
 from pivotal.training.dataset import SampleSet
 
-BUY, SELL, HOLD = (ACTIONS.index(a) for a in ("BUY", "SELL", "HOLD"))
+BUY, SELL, HOLD = ACTION_BUY, ACTION_SELL, ACTION_HOLD
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Estimate:
     low: float
     high: float
     n: int
+    p_value: float = float("nan")  # two-sided bootstrap p of "the value is 0" (read on delta rows only)
 
     def fmt(self, digits: int = 3) -> str:
         return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
@@ -92,7 +97,19 @@ def bootstrap(
     if len(values) == 0:
         return Estimate(point, float("nan"), float("nan"), n)
     low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-    return Estimate(float(point), float(low), float(high), n)
+    return Estimate(float(point), float(low), float(high), n, bootstrap_p_value(values))
+
+
+def bootstrap_p_value(values: np.ndarray) -> float:
+    """Two-sided p of "the statistic is 0" from its bootstrap distribution: twice the smaller tail beyond 0, with the
+    +1 correction of a finite number of resamples (never exactly 0). ``p < alpha`` iff the equal-tailed percentile
+    interval at level ``alpha`` excludes 0 (up to that correction)."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan")
+    tail = min(int(np.count_nonzero(values <= 0)), int(np.count_nonzero(values >= 0)))
+    return float(min(1.0, 2.0 * (tail + 1) / (len(values) + 1)))
 
 
 # ------------------------------------------------------------------------------------------- baselines
@@ -143,27 +160,40 @@ def _class_rows(
 ) -> list[Row]:
     rows = []
     m = preds["model"]
-    for name, fn in (("accuracy", accuracy), ("f1", lambda a, b: macro_f1(a, b, n_classes))):
+
+    def f1(a: np.ndarray, b: np.ndarray) -> float:
+        return macro_f1(a, b, n_classes)
+
+    def score(fn: Callable[[np.ndarray, np.ndarray], float], p: np.ndarray) -> Callable[[np.ndarray], float]:
+        return lambda i: fn(y[i], p[i])
+
+    def paired(fn: Callable[[np.ndarray, np.ndarray], float], p: np.ndarray) -> Callable[[np.ndarray], float]:
+        return lambda i: fn(y[i], m[i]) - fn(y[i], p[i])
+
+    for name, fn in (("accuracy", accuracy), ("f1", f1)):
         for est, p in preds.items():
-            rows.append(Row(target, name, est, bootstrap(lambda i, p=p, fn=fn: fn(y[i], p[i]), len(y), n_boot, block, seed=seed)))
+            rows.append(Row(target, name, est, bootstrap(score(fn, p), len(y), n_boot, block, seed=seed)))
         for est, p in preds.items():
             if est == "model":
                 continue
-            delta = bootstrap(lambda i, p=p, fn=fn: fn(y[i], m[i]) - fn(y[i], p[i]), len(y), n_boot, block, seed=seed)
+            delta = bootstrap(paired(fn, p), len(y), n_boot, block, seed=seed)
             rows.append(Row(target, name, f"delta vs {est}", delta))
     return rows
 
 
 def _regression_rows(target: str, y: np.ndarray, preds: dict[str, np.ndarray], n_boot: int, block: int, seed: int) -> list[Row]:
-    rows = [
-        Row(target, "mae", est, bootstrap(lambda i, p=p: mae(y[i], p[i]), len(y), n_boot, block, seed=seed))
-        for est, p in preds.items()
-    ]
     m = preds["model"]
+
+    def score(p: np.ndarray) -> Callable[[np.ndarray], float]:
+        return lambda i: mae(y[i], p[i])
+
+    def paired(p: np.ndarray) -> Callable[[np.ndarray], float]:
+        return lambda i: mae(y[i], m[i]) - mae(y[i], p[i])
+
+    rows = [Row(target, "mae", est, bootstrap(score(p), len(y), n_boot, block, seed=seed)) for est, p in preds.items()]
     for est, p in preds.items():
         if est != "model":
-            delta = bootstrap(lambda i, p=p: mae(y[i], m[i]) - mae(y[i], p[i]), len(y), n_boot, block, seed=seed)
-            rows.append(Row(target, "mae", f"delta vs {est}", delta))
+            rows.append(Row(target, "mae", f"delta vs {est}", bootstrap(paired(p), len(y), n_boot, block, seed=seed)))
     return rows
 
 
@@ -204,30 +234,44 @@ def evaluate_supervised(
 # ------------------------------------------------------------------------------------ trading policies
 
 
-def step_returns(positions: np.ndarray, close: np.ndarray, fee: float, slippage: float) -> np.ndarray:
-    """Per-step log return of holding ``positions[t]`` from close[t] to close[t+1], minus (fee + slippage) per unit
-    of position change at t (starting flat). Length ``len(close) - 1``."""
-    positions = np.asarray(positions, np.float64)[: len(close) - 1]
-    moves = np.log(close[1:] / close[:-1])
-    turnover = np.abs(np.diff(np.r_[0.0, positions]))
-    return positions * moves - (fee + slippage) * turnover
+def step_returns(
+    positions: np.ndarray, close: np.ndarray, fee: float, slippage: float, open_: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-step log return of the position targets ``positions[t]`` executed by the engine's rules
+    (``pivotal.execution.positions``): decided at close t, filled at ``open[t+1]`` with slippage and fees per side,
+    marked at close t+1; a position held at the end exits at the last close. Starts flat; length ``len(close) - 1``.
+    Without ``open_`` the next open is taken to be the decision close (gapless markets)."""
+    from pivotal.execution.positions import target_position_run  # lazy: the engine loads numba
+
+    if len(close) < 2:
+        return np.zeros(0)
+    return target_position_run(positions, np.asarray(close, np.float64), fee, slippage, open_)[0]
 
 
 def sharpe(returns: np.ndarray) -> float:
-    sd = float(np.std(returns))
-    return float(np.mean(returns) / sd * np.sqrt(len(returns))) if sd > 0 else 0.0
+    """Thin alias kept while ``evaluate_policy`` calls it: ``pivotal.core.stats.sharpe`` scaled to the evaluated span
+    (per-period Sharpe × √n; ddof 1; NaN when undefined, which the bootstrap skips)."""
+    return core_sharpe(returns, periods=float(len(returns)))
 
 
 def evaluate_policy(
-    actions: np.ndarray, close: np.ndarray, fee: float, slippage: float, n_boot: int = 500, block: int = 24, seed: int = 0
+    actions: np.ndarray,
+    close: np.ndarray,
+    fee: float,
+    slippage: float,
+    n_boot: int = 500,
+    block: int = 24,
+    seed: int = 0,
+    open_: np.ndarray | None = None,
 ) -> tuple[list[Row], dict[str, np.ndarray]]:
-    """Total log return and Sharpe (per-period × √n) of the policy vs buy-and-hold and flat, all after costs.
+    """Total log return and Sharpe (per-period × √n) of the policy vs buy-and-hold and flat, all after costs, each
+    executed like the engine (:func:`step_returns`: next-open fills, fees and slippage per side, EOD exit).
 
     Returns the rows and the per-step return series (for equity plots).
     """
     series = {
-        "model": step_returns(POSITIONS[np.asarray(actions, np.int64)], close, fee, slippage),
-        "buy_and_hold": step_returns(np.ones(len(close)), close, fee, slippage),
+        "model": step_returns(POSITIONS[np.asarray(actions, np.int64)], close, fee, slippage, open_),
+        "buy_and_hold": step_returns(np.ones(len(close)), close, fee, slippage, open_),
         "flat": np.zeros(max(len(close) - 1, 0)),
     }
     rows: list[Row] = []

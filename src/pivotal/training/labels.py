@@ -12,7 +12,7 @@ For a sample at bar t (its features use bars <= t and pivots with ``confirmed_at
   level-(l-1) pivot after it is confirmed). Without (b) a high confirmed late could precede a low confirmed early, and
   a trainer labelling from the past alone would see the low as "next pivot" and later have to change it.
   No such pivot, or (b) never happens inside the series: known_at -1 (never usable); kind 0 and offset NaN if none.
-- **Action** (codes follow ``models.io.ACTIONS``: BUY 0, SELL 1, HOLD 2), from the level-``action_level`` target
+- **Action** (codes follow ``pivotal.core.vocabulary.ACTIONS``: BUY 0, SELL 1, HOLD 2), from the level-``action_level`` target
   with ``cost`` = round-trip fees + slippage as a log return (default 0.002 = 2 x 0.1 %):
   BUY if it is a high with ``offset > cost``; SELL if it is a low with ``offset < -cost``; HOLD otherwise (the next
   swing does not pay the costs in its own direction). ``action_known_at`` = that target's ``known_at``.
@@ -30,12 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from pivotal.data.candles import Candles
 from pivotal.core.timeframes import timeframe_ms as tf_length
+from pivotal.core.vocabulary import ACTION_BUY, ACTION_HOLD, ACTION_SELL
+from pivotal.data.candles import Candles
 from pivotal.structure.pivots import wms_batch
 from pivotal.structure.types import PivotParams, PivotSet
 
-BUY, SELL, HOLD = 0, 1, 2
+BUY, SELL, HOLD = ACTION_BUY, ACTION_SELL, ACTION_HOLD
 DEFAULT_COST = 0.002
 
 

@@ -5,11 +5,15 @@ masked out (exact purging via ``known_at``), chooses its epoch on the chronologi
 is evaluated on its test window against the baselines. The last fold is the *holdout*: evaluated and reported, never
 used to choose anything. The checkpoint saved is the last fold's model (trained on the most recent train window),
 ranked by its validation metric.
+
+Inputs are built exactly as ``pivotal predict`` builds them (``features.assemble``: whole series → pivot table and
+indicators → cut at t), and a sample is kept only when predict would accept its input (the completeness rule), so the
+model never trains on a window predict refuses, and the pivot context at t is the same table in both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +21,9 @@ import numpy as np
 import torch
 
 from pivotal.data.candles import Candles
-from pivotal.data.resample import resample
+from pivotal.data.loaders import load_candles
 from pivotal.data.store import MarketStore
-from pivotal.core.timeframes import timeframe_ms
-from pivotal.features.assemble import PreparedSeries, build_input_from_series, closed_window
+from pivotal.features.assemble import PreparedSeries, build_input_from_series, load_input_series, prepare_series
 from pivotal.features.input_spec import InputSpec, WindowSpec
 from pivotal.models.cnn import CNNModel
 from pivotal.models.dqn import DQNAgent, state_dim_for
@@ -28,15 +31,15 @@ from pivotal.models.io import BaseDataInput
 from pivotal.models.protocol import CNN_PRESETS, DQNConfig, with_shape
 from pivotal.models.supervised import SupervisedModel, pick_device
 from pivotal.models.transformer import TransformerModel, preset_config
-from pivotal.optimize.walkforward import DAY_MS, Fold, WalkForwardSpec, split
-from pivotal.structure.io import load_bars_file
 from pivotal.structure.types import PivotParams
 from pivotal.training.checkpoints import CheckpointManager
 from pivotal.training.dataset import SampleSet, build_samples, input_shape, prepare
 from pivotal.training.evaluation import Predictions, Row, evaluate_policy, evaluate_supervised
+from pivotal.training.preregistration import PRIMARY, write_plan
 from pivotal.training.report import FoldReport, write_report
 from pivotal.training.rl_trainer import RLConfig, base_states, run_policy, train_dqn
 from pivotal.training.trainer import TrainConfig, Trainer, split_train_val
+from pivotal.validation.walkforward import DAY_MS, Fold, WalkForwardSpec, split
 
 
 @dataclass(frozen=True)
@@ -59,17 +62,25 @@ class RunSpec:
     episodes: int = 2
     fee: float = 0.001
     slippage: float = 0.0005
-    n_boot: int = 300
+    n_boot: int = 2000  # the smallest bootstrap p is 2/(n_boot+1): 0.001 survives Holm over the ~30 cells of a report
     max_batches_per_epoch: int | None = None
     progress: bool = True
     threads: int = 1  # CPU threads for torch; more than 1 is much slower on a busy shared machine
+    min_completeness: float = 0.8  # samples below it are dropped (predict's default threshold)
+    start: int | None = None  # sample as-of times in [start, end) (epoch ms); features still see all earlier history
+    end: int | None = None
 
     @property
     def model_name(self) -> str:
         return self.name or self.model_type
 
     def input_spec(self) -> InputSpec:
-        return InputSpec(tuple(WindowSpec(tf, self.window) for tf in self.timeframes), pivot_params=PivotParams(levels=5))
+        return InputSpec(
+            tuple(WindowSpec(tf, self.window) for tf in self.timeframes),
+            completeness_threshold=self.min_completeness,
+            pivot_params=PivotParams(levels=5),
+            order_flow_windows_ms=(),
+        )
 
     def extra(self) -> dict[str, Any]:
         """What ``pivotal predict`` needs to rebuild the input of this model."""
@@ -79,51 +90,46 @@ class RunSpec:
 # ------------------------------------------------------------------------------------------- loading
 
 
-def read_candles_file(path: Path, exchange: str, symbol: str, timeframe: str | None) -> Candles:
-    """Validated candles from a Parquet/CSV file (``structure.io.load_bars_file``), labelled with exchange/symbol."""
-    bars = load_bars_file(path, timeframe=timeframe)
-    return replace(bars, exchange=exchange, symbol=symbol, timeframe=timeframe or bars.timeframe)
-
-
 def load_series(store: MarketStore | None, spec: RunSpec, base: Candles | None = None) -> dict[tuple[str, str], Candles]:
-    """The candles of every timeframe; a timeframe absent from the store is aggregated from the base one."""
+    """The whole series of every window (``features.assemble.load_input_series``, as predict loads them): the base
+    timeframe from ``base`` (an ``--input`` file) or the store; a coarser timeframe the store does not cover, wholly or
+    in part, is filled by aggregating the base (complete buckets only)."""
     tfs = spec.timeframes
     if base is None:
         if store is None:
             raise ValueError("no store and no --input file: nothing to train on")
-        base = store.candles(spec.exchange, spec.symbol, tfs[0])
+        base = load_candles(store, spec.exchange, spec.symbol, tfs[0])
     if len(base) == 0:
         raise ValueError(f"no {tfs[0]} candles for {spec.exchange} {spec.symbol}; import them first (pivotal data import ...)")
-    out = {(spec.symbol, tfs[0]): base}
+    out = load_input_series(store, spec.exchange, spec.symbol, spec.input_spec(), {(spec.symbol, tfs[0]): base})
     for tf in tfs[1:]:
-        stored = store.candles(spec.exchange, spec.symbol, tf) if store is not None else Candles.empty()
-        if len(stored) == 0 and timeframe_ms(tf) <= timeframe_ms(tfs[0]):
-            raise ValueError(f"no {tf} candles for {spec.symbol} and {tf} is not coarser than the base {tfs[0]}")
-        out[(spec.symbol, tf)] = stored if len(stored) else resample(base, tf)[0]  # complete buckets only
+        if (spec.symbol, tf) not in out:
+            raise ValueError(
+                f"no {tf} candles for {spec.exchange} {spec.symbol}: none stored and {tf} is not a whole multiple of the "
+                f"base {tfs[0]}; import {tf} or list the finest timeframe first"
+            )
     return out
 
 
-def live_input(store: MarketStore, spec: RunSpec, t: int) -> BaseDataInput:
-    """``BaseDataInput`` as of t from the store, aggregating a window the store lacks from the base timeframe
-    (the same rule as training, so a model trained on aggregated 4h/1d bars sees the same bars live)."""
-    input_spec = spec.input_spec()
-    need = spec.window + input_spec.pivot_warmup
-    base_tf = spec.timeframes[0]
-    series: dict[tuple[str, str], PreparedSeries] = {}
-    for tf in spec.timeframes:
-        candles = closed_window(store, spec.exchange, spec.symbol, tf, t, need)
-        if len(candles) == 0 and tf != base_tf:
-            ratio = timeframe_ms(tf) // timeframe_ms(base_tf)
-            base = closed_window(store, spec.exchange, spec.symbol, base_tf, t, (need + 1) * ratio)
-            candles = resample(base, tf, as_of=t)[0]
-        if len(candles):
-            series[(spec.symbol, tf)] = PreparedSeries.build(candles, input_spec.pivot_params)
-    return build_input_from_series(series, spec.symbol, t, input_spec)
+def prepare_live(store: MarketStore, spec: RunSpec) -> dict[tuple[str, str], PreparedSeries]:
+    """The prepared series ``live_input`` cuts from; build once to answer many t."""
+    return prepare_series(load_series(store, spec), spec.input_spec().pivot_params)
+
+
+def live_input(
+    store: MarketStore, spec: RunSpec, t: int, prepared: dict[tuple[str, str], PreparedSeries] | None = None
+) -> BaseDataInput:
+    """``BaseDataInput`` as of t from the store: the same load → prepare → cut as a training sample at t, so pivot
+    context, indicators and aggregated windows are identical to what the model was trained on."""
+    if prepared is None:
+        prepared = prepare_live(store, spec)
+    return build_input_from_series(prepared, spec.symbol, t, spec.input_spec())
 
 
 def make_samples(candles: dict[tuple[str, str], Candles], spec: RunSpec) -> SampleSet:
     input_spec = spec.input_spec()
-    return build_samples(prepare(candles, input_spec), spec.symbol, input_spec, spec.levels, spec.stride)
+    series = prepare(candles, input_spec)
+    return build_samples(series, spec.symbol, input_spec, spec.levels, spec.stride, start=spec.start, end=spec.end)
 
 
 # -------------------------------------------------------------------------------------------- models
@@ -144,7 +150,7 @@ def new_supervised(spec: RunSpec) -> SupervisedModel:
 
 def _fold_sets(samples: SampleSet, fold: Fold, val_fraction: float) -> tuple[SampleSet, SampleSet, SampleSet, int]:
     """(train, val, test, now): labels masked to what is known at the end of the train window."""
-    window = samples.take(slice(fold.train.start, fold.train.end))
+    window = samples.take(fold.train.indices())
     train, val = split_train_val(window, val_fraction)
     now = int(window.index[-1])
     return train.known_by(int(val.index[0]) - 1), val.known_by(now), samples.take(slice(fold.test.start, fold.test.end)), now
@@ -191,15 +197,32 @@ class RunResult:
     higher_is_better: bool
     data_span: dict[str, Any]
     report: Path | None = None
+    primary: dict[str, Any] | None = None  # the pre-registered primary comparison (``evaluation.json``)
 
 
-def run(spec: RunSpec, candles: dict[tuple[str, str], Candles], log_dir: Path | None = None) -> RunResult:
-    """Walk-forward training + evaluation of ``spec.model_type`` on ``candles`` (see module doc)."""
+def run(
+    spec: RunSpec, candles: dict[tuple[str, str], Candles], log_dir: Path | None = None, report_dir: Path | None = None
+) -> RunResult:
+    """Walk-forward training + evaluation of ``spec.model_type`` on ``candles`` (see module doc). With ``report_dir``,
+    the evaluation plan and the data hash are written there (``evaluation.json``) before any fold is trained, hence
+    before the holdout fold is scored."""
     if spec.model_type not in ("cnn", "transformer", "dqn"):
         raise ValueError(f"unknown model type {spec.model_type!r}; use cnn, transformer or dqn")
     torch.set_num_threads(max(1, spec.threads))
     samples = make_samples(candles, spec)
     folds = split(samples.time, spec.walk_forward)[-spec.max_folds :]
+    primary = PRIMARY["dqn" if spec.model_type == "dqn" else "supervised"]
+    if report_dir is not None:
+        fold_spans = [
+            {
+                "number": f.number,
+                "holdout": k == len(folds) - 1,
+                "train": [int(samples.time[f.train.start]), int(samples.time[f.train.end - 1])],
+                "test": [int(samples.time[f.test.start]), int(samples.time[f.test.end - 1])],
+            }
+            for k, f in enumerate(folds)
+        ]
+        write_plan(report_dir, spec, fold_spans, candles, primary, len(samples))
     reports: list[FoldReport] = []
     model: SupervisedModel | DQNAgent | None = None
     metric = float("nan")
@@ -228,7 +251,8 @@ def run(spec: RunSpec, candles: dict[tuple[str, str], Candles], log_dir: Path | 
     }
     assert model is not None
     is_dqn = spec.model_type == "dqn"
-    return RunResult(model, reports, pooled, "val_net_log_return" if is_dqn else "val_loss", metric, is_dqn, data_span)
+    metric_name = "val_net_log_return" if is_dqn else "val_loss"
+    return RunResult(model, reports, pooled, metric_name, metric, is_dqn, data_span, primary=primary)
 
 
 def _dqn_fold(
@@ -261,7 +285,9 @@ def finish(result: RunResult, spec: RunSpec, checkpoints: CheckpointManager, rep
             else "n/a",
             "checkpoint metric": f"{result.metric_name} = {result.metric:.4f}",
         }
-        result.report = write_report(report_dir, f"Evaluation: {spec.model_name}", meta, result.folds, result.pooled)
+        meta["pre-registration"] = "`evaluation.json` (plan and data SHA-256, written before the holdout was scored)"
+        title = f"Evaluation: {spec.model_name}"
+        result.report = write_report(report_dir, title, meta, result.folds, result.pooled, result.primary)
     return result
 
 

@@ -1,12 +1,16 @@
-"""DQN training on a causal bar environment with fees and slippage.
+"""DQN training on a causal bar environment that executes through the one execution model (``pivotal.execution``).
 
 At sample t the agent sees the state built from data known at t (encoded input, the frozen CNN's outputs and hidden
-states, its current position) and picks a position target for the next step. The step's realised net return is
+states, its current position) and picks a position target. The target is executed like any strategy's order: at the
+**next open** ``open[t+1]`` with adverse slippage and fees per side (a reversal is an exit then an entry); the step's
+net return is the log change of the portfolio's mark-to-market equity from close t to close t+1,
 
-    r_t = p_t · ln(close[t+1] / close[t]) − (fee + slippage) · |p_t − p_{t−1}|
+    r_t = ln(equity[t+1] / equity[t])
 
-and the reward is r_t / σ_t, σ_t the standard deviation of the last ``vol_window`` per-step log returns known at t
-(floored), i.e. a risk-adjusted return after costs. Nothing after t enters the state or the choice at t.
+(the last step also pays the EOD exit at the final close), so the steps of a trade add up to ``ln(1 + net_return)``
+of the engine's trade. The reward is r_t / σ_t, σ_t the standard deviation of the last ``vol_window`` per-step log
+returns known at t (floored), i.e. a risk-adjusted return after costs. Nothing after t enters the state or the choice
+at t. Without ``open`` prices the next open is taken to be the decision close (gapless markets).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from pivotal.core.trades import TradeList
+from pivotal.execution.engine import BacktestConfig, EventEngine
+from pivotal.execution.positions import TargetPositions, decision_candles
 from pivotal.models.dqn import POSITIONS, DQNAgent, ReplayBuffer, epsilon_at, market_state, with_position
 from pivotal.models.supervised import SupervisedModel
 from pivotal.training.dataset import SampleSet
@@ -60,18 +67,33 @@ def trailing_volatility(close: np.ndarray, window: int) -> np.ndarray:
 
 
 class BarEnvironment:
-    """Steps through samples in time order; ``step(action)`` returns (next_state, reward, done, net_return)."""
+    """Steps through samples in time order; ``step(action)`` returns (next_state, reward, done, net_return).
 
-    def __init__(self, states: np.ndarray, close: np.ndarray, fee: float, slippage: float, vol_window: int) -> None:
+    Executes through :class:`pivotal.execution.engine.EventEngine` (``open_bar`` / ``close_bar``), so its fills,
+    costs and trades are the engine's; ``trades`` lists the round trips of the current episode."""
+
+    def __init__(
+        self,
+        states: np.ndarray,
+        close: np.ndarray,
+        fee: float,
+        slippage: float,
+        vol_window: int,
+        open_: np.ndarray | None = None,
+    ) -> None:
         if len(states) != len(close) or len(close) < 2:
             raise ValueError(f"environment needs >= 2 aligned states/closes (got {len(states)} states, {len(close)} closes)")
         self.states, self.close = states, close
-        self.cost = fee + slippage
+        self.candles = decision_candles(close, open_)
+        self.config = BacktestConfig(fee_rate=fee, slippage=slippage)
         self.vol = trailing_volatility(close, vol_window)
-        self.t, self.position = 0, 0.0
+        self.reset()
 
     def reset(self) -> np.ndarray:
         self.t, self.position = 0, 0.0
+        self.engine = EventEngine(self.candles, self.config)
+        self.policy = TargetPositions()
+        self._equity = self.engine.open_bar(self.policy, 0)
         return self.observe()
 
     def observe(self) -> np.ndarray:
@@ -79,19 +101,33 @@ class BarEnvironment:
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, float]:
         target = float(POSITIONS[action])
-        t = self.t
-        net = target * float(np.log(self.close[t + 1] / self.close[t])) - self.cost * abs(target - self.position)
-        reward = net / float(self.vol[t])
+        t, engine = self.t, self.engine
+        self.policy.target = int(target)
+        engine.close_bar(self.policy, t)  # the decision at close t ...
+        equity = engine.open_bar(self.policy, t + 1)  # ... fills at open t+1; marked at close t+1
         self.t, self.position = t + 1, target
         done = self.t >= len(self.close) - 1
+        if done:
+            equity = engine.finish(self.policy).equity.equity[-1]  # EOD exit at the last close
+        net = float(np.log(equity / self._equity))
+        self._equity = equity
+        reward = net / float(self.vol[t])
         return self.observe(), reward, done, net
 
+    @property
+    def trades(self) -> TradeList:
+        return TradeList(tuple(t for _, t in self.engine.trades))
 
-def train_dqn(agent: DQNAgent, states: np.ndarray, close: np.ndarray, config: RLConfig) -> list[dict[str, float]]:
-    """Episodes over the training span; returns per-episode metrics (reward sum, net log return, loss)."""
+
+def train_dqn(
+    agent: DQNAgent, states: np.ndarray, close: np.ndarray, config: RLConfig, open_: np.ndarray | None = None
+) -> list[dict[str, float]]:
+    """Episodes over the training span; returns per-episode metrics (reward sum, net log return, loss).
+
+    ``open_``: each sample bar's open (the next sample's open is the fill price); without it see ``BarEnvironment``."""
     rng = seed_everything(config.seed)
     cfg = agent.config
-    env = BarEnvironment(states, close, cfg.fee, cfg.slippage, config.vol_window)
+    env = BarEnvironment(states, close, cfg.fee, cfg.slippage, config.vol_window, open_)
     buffer = ReplayBuffer(cfg.buffer_size, cfg.state_dim)
     writer = None
     if config.log_dir is not None:

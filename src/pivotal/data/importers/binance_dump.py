@@ -8,14 +8,15 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
 
+from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.data.candles import Candles
 from pivotal.data.importers.base import CandleBatch, ImportFormatError, numeric_column, timestamp_column
 from pivotal.data.symbols import unified_symbol
-from pivotal.core.timeframes import TIMEFRAMES
 
 KLINE_COLUMNS = (
     "open_time",
@@ -71,25 +72,46 @@ def _series_of(path: Path, exchange: str, symbol: str | None, timeframe: str | N
 
 
 def read_dump_text(path: Path) -> str:
-    """The CSV text of a dump, from the .csv itself or the single .csv inside its .zip."""
-    if path.suffix.lower() != ".zip":
-        return path.read_text()
-    if not zipfile.is_zipfile(path):
-        raise ImportFormatError(f"{path}: not a readable zip archive (truncated download?)")
-    with zipfile.ZipFile(path) as archive:
-        members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
-        if len(members) != 1:
-            raise ImportFormatError(f"{path}: expected exactly one .csv inside the zip, found {len(members)}")
-        return archive.read(members[0]).decode()
+    """The CSV text of a dump, from the .csv itself or the single .csv inside its .zip.
+
+    A damaged archive (bad CRC, broken deflate stream, truncated member) or non-UTF-8 text is an ``ImportFormatError``
+    naming the file, so one bad download does not stop the files after it.
+    """
+    try:
+        if path.suffix.lower() != ".zip":
+            return path.read_bytes().decode()
+        if not zipfile.is_zipfile(path):
+            raise ImportFormatError(f"{path}: not a readable zip archive (truncated download?)")
+        with zipfile.ZipFile(path) as archive:
+            members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
+            if len(members) != 1:
+                raise ImportFormatError(f"{path}: expected exactly one .csv inside the zip, found {len(members)}")
+            return archive.read(members[0]).decode()
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"{path}: not UTF-8 text (byte {exc.start}); fix: a Binance dump is plain ASCII CSV") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, ImportFormatError):
+            raise
+        raise ImportFormatError(
+            f"{path}: damaged zip archive ({type(exc).__name__}: {exc}); fix: download the file again"
+        ) from None
+
+
+def read_csv_text(text: str, source: str, skiprows: int) -> pd.DataFrame:
+    """All cells as text; a ragged or empty CSV is named instead of surfacing pandas' tokenizer error."""
+    try:
+        return pd.read_csv(io.StringIO(text), header=None, skiprows=skiprows, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ImportFormatError(f"{source}: no rows; fix: the file is empty or holds only a header") from None
+    except pd.errors.ParserError as exc:
+        raise ImportFormatError(f"{source}: not a well-formed CSV: {str(exc).strip()}") from None
 
 
 def parse_klines_csv(text: str, source: str, exchange: str, symbol: str, timeframe: str) -> Candles:
     """12-column kline CSV text -> Candles (only the OHLCV fields are kept)."""
     first = text.lstrip().split("\n", 1)[0]
     has_header = not first[:1].isdigit()
-    frame = pd.read_csv(
-        io.StringIO(text), header=None, skiprows=1 if has_header else 0, dtype=str, keep_default_na=False, names=None
-    )
+    frame = read_csv_text(text, source, 1 if has_header else 0)
     if frame.shape[1] != len(KLINE_COLUMNS):
         raise ImportFormatError(f"{source}: expected {len(KLINE_COLUMNS)} kline columns, found {frame.shape[1]}")
     frame.columns = list(KLINE_COLUMNS)

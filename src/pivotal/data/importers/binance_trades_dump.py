@@ -6,7 +6,6 @@ USD-M futures: ``id, price, qty, quote_qty, time, is_buyer_maker`` with a header
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pivotal.data.importers.base import ImportFormatError, TradeBatch, numeric_column, timestamp_column
-from pivotal.data.importers.binance_dump import LINEAR_EXCHANGES, read_dump_text
+from pivotal.data.importers.binance_dump import LINEAR_EXCHANGES, read_csv_text, read_dump_text
 from pivotal.data.symbols import unified_symbol
 from pivotal.data.trades import Trades
 
@@ -40,7 +39,7 @@ def read_binance_trades_dump(path: Path, exchange: str | None = None, symbol: st
 
 def parse_trades_csv(text: str, source: str, exchange: str, symbol: str) -> Trades:
     has_header = not text.lstrip()[:1].isdigit()
-    frame = pd.read_csv(io.StringIO(text), header=None, skiprows=1 if has_header else 0, dtype=str, keep_default_na=False)
+    frame = read_csv_text(text, source, 1 if has_header else 0)
     if frame.shape[1] not in (6, 7):
         raise ImportFormatError(f"{source}: expected 6 or 7 trade columns ({', '.join(TRADE_COLUMNS)}), found {frame.shape[1]}")
     frame.columns = list(TRADE_COLUMNS[: frame.shape[1]])
@@ -49,7 +48,7 @@ def parse_trades_csv(text: str, source: str, exchange: str, symbol: str) -> Trad
     if np.isnan(ids).any():
         raise ImportFormatError(f"{source}: line {first_line + int(np.flatnonzero(np.isnan(ids))[0])}, field trade_id: empty")
     return Trades(
-        ts=timestamp_column(frame, "time", source, first_line),
+        ts=timestamp_column(frame, "time", source, first_line, exact=False),  # µs trade times: the store keeps ms
         trade_id=ids.astype(np.int64),
         price=numeric_column(frame, "price", "price", source, first_line),
         amount=numeric_column(frame, "qty", "amount", source, first_line),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pivotal.data.importers.base import Batch, ImportFormatError, UnsupportedFile
+from pivotal.data.importers.base import ImportBatch, ImportFormatError, UnsupportedFile
 from pivotal.data.importers.binance_dump import is_binance_dump, read_binance_dump
 from pivotal.data.importers.binance_trades_dump import is_binance_trades_dump, read_binance_trades_dump
 from pivotal.data.importers.freqtrade import is_freqtrade_file, read_freqtrade
@@ -104,20 +104,37 @@ def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:
 
 
 def import_file(store: MarketStore, path: Path, options: ImportOptions) -> FileResult:
+    """One file -> one result line; never raises for a bad file, so the files after it are still imported.
+
+    Known problems (format, validation, I/O) give their message; anything else is reported as an internal error
+    naming the exception (the fuzz tests assert none occur), never a traceback. Ctrl-C still stops the run.
+    """
     try:
         batch = parse_file(path, options)
     except UnsupportedFile as exc:
         return FileResult(str(path), "skipped", message=str(exc))
     except (ImportFormatError, ValueError, OSError) as exc:
         return FileResult(str(path), "error", message=_message(path, exc))
+    except Exception as exc:  # a parser bug must not stop the other files
+        return FileResult(str(path), "error", message=_internal(path, exc))
     try:
         written = batch.write(store)
     except (ValueError, OSError) as exc:  # the store's ValidationError is a ValueError
         return FileResult(str(path), "error", batch.series, batch.rows, message=_message(path, exc))
+    except Exception as exc:  # one transaction per file: nothing of it was written
+        return FileResult(str(path), "error", batch.series, batch.rows, message=_internal(path, exc))
     return FileResult(str(path), "ok", batch.series, batch.rows, written)
 
 
-def parse_file(path: Path, options: ImportOptions) -> Batch:
+INTERNAL_ERROR = "internal error"
+
+
+def _internal(path: Path, exc: BaseException) -> str:
+    first_line = (str(exc).splitlines() or [""])[0][:200]
+    return f"{path}: {INTERNAL_ERROR} {type(exc).__name__}: {first_line}; nothing of this file was written (please report it)"
+
+
+def parse_file(path: Path, options: ImportOptions) -> ImportBatch:
     """Pick the importer by the requested format, or by layout and extension."""
     fmt = options.fmt if options.fmt != "auto" else detect_format(path, options)
     ex, sym, tf = options.exchange, options.symbol, options.timeframe
@@ -148,5 +165,6 @@ def detect_format(path: Path, options: ImportOptions) -> str:
 
 
 def _message(path: Path, exc: BaseException) -> str:
-    text = str(exc)
+    """One line: a multi-line exception text (pandas, pyarrow) keeps its first line only."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return text if str(path) in text else f"{path}: {text}"

@@ -11,7 +11,15 @@ import numpy as np
 import pandas as pd
 
 from pivotal.data.candles import FIELDS, Candles
-from pivotal.data.importers.base import CandleBatch, ImportFormatError, numeric_column, require_columns, timestamp_column
+from pivotal.data.importers.base import (
+    CandleBatch,
+    ImportFormatError,
+    iso_ms,
+    lines_from,
+    numeric_column,
+    require_columns,
+    timestamp_column,
+)
 
 DEFAULT_MAPPING: dict[str, str] = {name: name for name in FIELDS}
 
@@ -37,12 +45,29 @@ def read_generic_csv(
     if not (exchange and symbol and timeframe):
         raise ImportFormatError(f"{path}: a generic CSV needs --exchange, --symbol and --timeframe")
     mapping = mapping or DEFAULT_MAPPING
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise ImportFormatError(f"{path}: no header and no rows; fix: the file is empty") from None
+    except pd.errors.ParserError as exc:
+        raise ImportFormatError(f"{path}: not a well-formed CSV: {str(exc).strip()}") from None
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"{path}: not UTF-8 text (byte {exc.start}); fix: save the CSV as UTF-8") from None
     require_columns(list(frame.columns), tuple(mapping[f] for f in FIELDS), source)
     first_line = 2  # line 1 is the header
     values = {f: numeric_column(frame, mapping[f], f, source, first_line) for f in FIELDS[1:]}
     return CandleBatch(
-        Candles(ts=_timestamps(frame, mapping["ts"], source), **values, exchange=exchange, symbol=symbol, timeframe=timeframe),
+        Candles(
+            _timestamps(frame, mapping["ts"], source),
+            values["open"],
+            values["high"],
+            values["low"],
+            values["close"],
+            values["volume"],
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+        ),
         source,
     )
 
@@ -51,8 +76,4 @@ def _timestamps(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
     text = frame[column].str.strip()
     if text.str.fullmatch(r"-?\d+(\.\d+)?").all():
         return timestamp_column(frame, column, source, 2)
-    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    if parsed.isna().any():
-        i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        raise ImportFormatError(f"{source}: line {i + 2}, field ts: cannot parse {text.iloc[i]!r} as epoch or ISO-8601 time")
-    return parsed.dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
+    return iso_ms(frame[column], source, "ts", lines_from(2))

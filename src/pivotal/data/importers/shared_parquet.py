@@ -13,12 +13,13 @@ import pyarrow.parquet as pq
 from pivotal.data import sql, validation
 from pivotal.data.candles import Candles
 from pivotal.data.importers.base import (
-    Batch,
     CandleBatch,
     DepthBatch,
+    ImportBatch,
     ImportFormatError,
     TradeBatch,
     UnsupportedFile,
+    arrow_epoch_ms,
     require_columns,
     require_no_nulls,
 )
@@ -40,14 +41,18 @@ def is_shared_file(path: Path) -> bool:
     return True
 
 
-def read_shared(path: Path) -> Batch:
+def read_shared(path: Path) -> ImportBatch:
     """Parse one file of the shared layout into a batch; raises UnsupportedFile for data the store has no table for."""
     try:
         info = parse_shared_path(path)
     except ValueError as exc:
         raise ImportFormatError(str(exc)) from None
     source = str(path)
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ImportFormatError(f"{path}: not a readable Parquet file ({first}); fix: write or download it again") from None
     if info.kind == "candles":
         return _candles(table, info, source)
     if info.kind == "trades":
@@ -74,8 +79,19 @@ def _candles(table: pa.Table, info: SharedFile, source: str) -> CandleBatch:
             "the exact base volume cannot be derived from bars, so this file is not imported"
         )
     require_no_nulls(table, CANDLE_COLUMNS, source)
-    candles = Candles.from_arrow(table, info.exchange, info.symbol, info.timeframe or "")
+    ts = arrow_epoch_ms(table.column("timestamp"), source, "timestamp")  # converts Arrow timestamp[us|ns] by unit
+    prices = {name: _floats(table, name, source) for name in CANDLE_COLUMNS[1:]}
+    o, h, lo, c, v = (prices[name] for name in CANDLE_COLUMNS[1:])
+    candles = Candles(ts, o, h, lo, c, v, exchange=info.exchange, symbol=info.symbol, timeframe=info.timeframe or "")
     return CandleBatch(candles, source)
+
+
+def _floats(table: pa.Table, name: str, source: str) -> np.ndarray:
+    """A numeric column as float64; a text or nested column is named instead of failing deep inside numpy."""
+    column = table.column(name)
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type)):
+        raise ImportFormatError(f"{source}: field {name}: type {column.type} is not numeric; fix: store {name} as float64")
+    return np.ascontiguousarray(column.to_numpy().astype(np.float64))
 
 
 def _trades(table: pa.Table, info: SharedFile, source: str) -> TradeBatch:
@@ -86,7 +102,7 @@ def _trades(table: pa.Table, info: SharedFile, source: str) -> TradeBatch:
         return np.ascontiguousarray(table.column(name).to_numpy().astype(dtype, copy=False))
 
     trades = Trades(
-        col("timestamp", np.int64),
+        arrow_epoch_ms(table.column("timestamp"), source, "timestamp", exact=False),  # trades: kept at ms resolution
         col("trade_id", np.int64),
         col("price", np.float64),
         col("qty", np.float64),

@@ -1,0 +1,25 @@
+"""The seam between the engine and whoever fills orders: the simulated venue now, an exchange adapter later."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pivotal.core.orders import Fill, Order
+from pivotal.execution.portfolio import OpenPosition
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """Fill rules. Prices are for ``bar_index`` of the order's symbol; a venue never looks at later bars."""
+
+    def fill_entry(self, order: Order, symbol: str, bar_index: int, ts: int, open_price: float, equity: float) -> Fill:
+        """Execute an entry at this bar's opening print (the order was decided at the previous close)."""
+        ...
+
+    def fill_exit(self, position: OpenPosition, bar_index: int, ts: int, price: float, reason: int) -> Fill:
+        """Close ``position`` at ``price`` (before slippage) for ``reason`` (an ``ExitReason``)."""
+        ...
+
+    def net_return(self, direction: int, entry_fill: float, exit_fill: float) -> float:
+        """A round trip's return after fees, as a fraction of the entry fill."""
+        ...
