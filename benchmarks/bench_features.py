@@ -116,7 +116,7 @@ def main() -> None:
         row("build_input(store, prepared=...)", cut, io_ref)
         store.close()
 
-    label_ref = timings(lambda: wms_batch(minutes.high, minutes.low, minutes.open, minutes.close), 5)
+    label_ref = timings(lambda: wms_batch(high=minutes.high, low=minutes.low, open=minutes.open, close=minutes.close), 5)
     row(f"wms_batch {rows} bars (reference)", label_ref, None)
     row(f"build_labels {rows} bars", timings(lambda: build_labels(minutes), 5), label_ref)
 

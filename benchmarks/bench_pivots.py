@@ -91,10 +91,15 @@ def main() -> None:
 
     ohlc = frame[["open", "high", "low", "close", "volume"]]
     rows = [
-        ("wms_batch, 5 levels, k=2 (reference)", best_of(lambda: wms_batch(high, low, open_, close, params), repeats)),
+        (
+            "wms_batch, 5 levels, k=2 (reference)",
+            best_of(lambda: wms_batch(high=high, low=low, open=open_, close=close, params=params), repeats),
+        ),
         (
             "wms_batch, 5 levels, k=1 skip_inside",
-            best_of(lambda: wms_batch(high, low, open_, close, PivotParams(k=1, skip_inside=True)), repeats),
+            best_of(
+                lambda: wms_batch(high=high, low=low, open=open_, close=close, params=PivotParams(k=1, skip_inside=True)), repeats
+            ),
         ),
         ("numpy sliding_window_view, L1 only, k=2", best_of(lambda: numpy_level1(high, low, 2), repeats)),
         ("smc.swing_highs_lows, L1 only, swing_length=2", best_of(lambda: smc.swing_highs_lows(ohlc, swing_length=2), repeats)),

@@ -87,11 +87,11 @@ def main() -> None:
     if args.quick:
         bars = bars.slice(0, 50_000)
     n = len(bars)
-    pivots = wms_batch(bars.high, bars.low, bars.open, bars.close, PivotParams())
+    pivots = wms_batch(high=bars.high, low=bars.low, open=bars.open, close=bars.close, params=PivotParams())
     ref = bars.slice(0, REFERENCE_BARS)
-    ref_pivots = wms_batch(ref.high, ref.low, ref.open, ref.close, PivotParams())
+    ref_pivots = wms_batch(high=ref.high, low=ref.low, open=ref.open, close=ref.close, params=PivotParams())
 
-    t_batch = timed(lambda: wms_batch(bars.high, bars.low, bars.open, bars.close, PivotParams()))
+    t_batch = timed(lambda: wms_batch(high=bars.high, low=bars.low, open=bars.open, close=bars.close, params=PivotParams()))
     t_bounds = timed(lambda: pivot_bounds(bars.high, bars.low, bars.close, pivots, 2, 500))
     fast = pivot_bounds(ref.high, ref.low, ref.close, ref_pivots, 2, 500).upper
     t_naive_bounds = timed(lambda: naive_bounds(ref.high, ref.low, ref_pivots, 500), repeats=1)

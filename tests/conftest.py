@@ -65,7 +65,8 @@ def _postgres_reachable() -> str | None:
         with psycopg.connect(POSTGRES_DSN, connect_timeout=3):
             return None
     except Exception as exc:  # any failure to connect means "no server here"
-        return f"PostgreSQL at {POSTGRES_DSN.split('@')[-1]} not reachable ({type(exc).__name__}); start it or set PIVOTAL_TEST_POSTGRES_DSN"
+        where = POSTGRES_DSN.split("@")[-1]
+        return f"PostgreSQL at {where} not reachable ({type(exc).__name__}); start it or set PIVOTAL_TEST_POSTGRES_DSN"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pivotal.config import Settings
-from pivotal.data.candles import Candles
 from pivotal.core.timeframes import parse_timeframes, timeframe_ms
+from pivotal.data.candles import Candles
 
 
 def test_settings_precedence_defaults_file_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

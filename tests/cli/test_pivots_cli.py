@@ -34,7 +34,7 @@ def eth_frame(eth_file: Path) -> pd.DataFrame:
 
 
 def _expected(frame: pd.DataFrame, params: PivotParams):  # type: ignore[no-untyped-def]
-    return wms_batch(frame["high"], frame["low"], frame["open"], frame["close"], params)
+    return wms_batch(high=frame["high"], low=frame["low"], open=frame["open"], close=frame["close"], params=params)
 
 
 def test_json_equals_wms_batch(eth_file: Path, eth_frame: pd.DataFrame) -> None:

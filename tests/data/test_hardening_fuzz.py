@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pivotal.data.duckdb_store import DuckDBStore
@@ -199,7 +199,10 @@ def test_fuzz_shared_parquet(
     with store_and_folder() as (store, folder):
         path = folder / "binance" / "BTCUSDT-1m.parquet"
         path.parent.mkdir()
-        pq.write_table(pa.table(columns), path)
+        try:
+            pq.write_table(pa.table(columns), path)
+        except pa.ArrowInvalid:  # Parquet has no timestamp[s]: values that overflow as ms cannot even be written
+            assume(False)
         if damage:
             path.write_bytes(mutate(path.read_bytes(), edits, None))
         check(store, path)

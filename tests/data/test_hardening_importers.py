@@ -324,3 +324,31 @@ def test_trade_dump_microsecond_times_keep_ms_resolution(duck: MarketStore, tmp_
     path.write_text("".join(f"{i + 1},100.5,0.01,1.005,{t},True,True\n" for i, t in enumerate(us)))
     assert import_path(duck, path).ok
     assert duck.trades("binance", "BTC/USDT").ts.tolist() == [TS[0], TS[0], TS[1]]
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "shown"),
+    [
+        (pa.array([-62_135_596_801, TS[1] // 1000, TS[2] // 1000], pa.timestamp("s")), "-62135596801"),  # before year 1
+        (pa.array([-719_163, 0, 0], pa.date32()), "value -719163 is outside"),  # year 0: shown as stored
+    ],
+    ids=["seconds-before-year-1", "date32-year-0"],
+)
+def test_times_python_cannot_represent_are_one_line_errors(
+    duck: MarketStore, tmp_path: Path, timestamp: pa.Array, shown: str
+) -> None:
+    """Found by the fuzz tests: these printed 'internal error' (OverflowError / ArrowNotImplementedError) before."""
+    path = tmp_path / "binance" / "BTCUSDT-1m.parquet"
+    path.parent.mkdir()
+    pq.write_table(pa.table({"timestamp": timestamp, **OHLCV}), path)
+    [result] = import_path(duck, path).files
+    assert result.status == "error" and INTERNAL_ERROR not in result.message
+    assert result.message.startswith(f"{path}: row 0, field timestamp: value ") and shown in result.message
+
+
+def test_a_seconds_timestamp_that_overflows_as_ms_does_not_wrap_into_range() -> None:
+    from pivotal.data.importers.base import ImportFormatError, arrow_epoch_ms
+
+    wraps = (2**64 + TS[0] + 384) // 1000  # times 1000 wraps around int64 to TS[0] + 384 ms: a plausible 2024 time
+    with pytest.raises(ImportFormatError, match=r"^f.feather: row 0, field date: value \d+ is outside 2009-01-01"):
+        arrow_epoch_ms(pa.array([wraps], pa.timestamp("s")), "f.feather", "date")

@@ -70,7 +70,7 @@ def hv3_input() -> tuple[BaseDataInput, InputSpec]:
     params = PivotParams(k=1, m=1, levels=3)
     high = np.array(HV3_HIGH, np.float64)
     candles = Candles(np.arange(25, dtype=np.int64) * MINUTE, high - 2, high, high - 4, high - 2, np.ones(25), "t", "HV/3", "1m")
-    pivots = wms_batch(candles.high, candles.low, params=params)
+    pivots = wms_batch(high=candles.high, low=candles.low, params=params)
     spec = InputSpec((WindowSpec("1m", 25),), pivot_params=params, bounds_level=2, context_levels=3)
     return BaseDataInput("HV/3", 25 * MINUTE, {("HV/3", "1m"): candles}, pivots={("HV/3", "1m"): pivots}), spec
 

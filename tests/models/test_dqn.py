@@ -104,9 +104,12 @@ def test_environment_fills_at_the_next_open_with_fees_and_slippage_like_the_engi
     assert net0 + net1 + net2 == pytest.approx(math.log(eq3), rel=1e-12)
 
 
-def test_environment_without_opens_fills_at_the_decision_close_and_exits_eod() -> None:
+def test_environment_needs_opens_and_with_gapless_opens_fills_at_the_previous_close_and_exits_eod() -> None:
     close = np.array([100.0, 110.0, 121.0])
-    env = BarEnvironment(np.zeros((3, 1), np.float32), close, fee=0.0, slippage=0.0, vol_window=2)
+    with pytest.raises(ValueError, match="bar opens are required"):
+        BarEnvironment(np.zeros((3, 1), np.float32), close, 0.0, 0.0, 2, None)  # type: ignore[arg-type]
+    gapless = np.r_[close[0], close[:-1]]
+    env = BarEnvironment(np.zeros((3, 1), np.float32), close, fee=0.0, slippage=0.0, vol_window=2, open_=gapless)
     env.reset()
     _, _, _, net0 = env.step(0)
     _, _, done, net1 = env.step(0)  # still long at the end: EOD exit at the last close
@@ -129,7 +132,8 @@ def test_short_real_data_run_trains_predicts_and_round_trips(shared_data: Path, 
     config = DQNConfig(state_dim=state_dim_for(cnn), hidden=32, buffer_size=1000, batch_size=32, eps_decay_steps=300)
     agent = DQNAgent(config, cnn, name="dqn-test")
     states = base_states(cnn, samples)
-    history = train_dqn(agent, states, samples.close, RLConfig(episodes=1, warmup=64, progress=False))
+    rl = RLConfig(episodes=1, warmup=64, progress=False)
+    history = train_dqn(agent, states, samples.close, rl, samples.execution_open())
     assert len(history) == 1 and math.isfinite(history[0]["loss"])
     actions = run_policy(agent, states)
     assert actions.shape == (len(samples),) and set(actions.tolist()) <= {0, 1, 2}

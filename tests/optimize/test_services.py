@@ -48,7 +48,7 @@ def settings(tmp_path: Path) -> Settings:
         ({"method": "annealing"}, "method 'annealing': choose one of grid, random, bayesian"),
         ({"method": "bayesian", "sampler": "sa"}, "unknown sampler 'sa'; choose one of cmaes, gp, nsga2, qmc, random, tpe"),
         ({"metric": "alpha"}, "metric 'ALPHA': choose one of"),
-        ({"walk_forward": "90-7-30"}, "expected TRAIN/GAP/TEST"),
+        ({"walk_forward": "90-7-30"}, "walk-forward '90-7-30': expected TRAIN/GAP/TEST[/STEP] in days, e.g. 90/7/30"),
         ({"purge": "soon"}, "--purge 'soon': expected a duration >= 0"),
         ({"symbols": [" "]}, "give at least one symbol (--symbols) and one timeframe (--timeframes)"),
         ({"input_file": Path("/nonexistent/x.parquet")}, "--input /nonexistent/x.parquet: no such file"),

@@ -53,7 +53,7 @@ def test_window_drops_old_pivots_and_no_clipping() -> None:
 
 def test_flat_window_gives_nan_not_an_error() -> None:
     flat = np.full(6, 100.0)
-    no_pivots = wms_batch(flat, flat, params=PivotParams(k=1, levels=1))  # a plateau has no tie=first pivot
+    no_pivots = wms_batch(high=flat, low=flat, params=PivotParams(k=1, levels=1))  # a plateau has no tie=first pivot
     b = pivot_bounds(flat, flat, flat, no_pivots, level=1, window=3)
     assert np.isnan(b.normalised).all() and (b.upper == 100.0).all()
 
@@ -83,13 +83,13 @@ def test_matches_naive_reference_and_is_causal(steps: list[int], window: int, le
     low = high - 7
     close = low + 3
     params = PivotParams(k=1, levels=2)
-    pivots = wms_batch(high, low, params=params)
+    pivots = wms_batch(high=high, low=low, params=params)
     b = pivot_bounds(high, low, close, pivots, level, window)
     for t in range(len(high)):
         assert (b.upper[t], b.lower[t]) == _naive_bounds(high, low, pivots, level, window, t)
     t = len(high) // 2
     prefix = pivot_bounds(
-        high[: t + 1], low[: t + 1], close[: t + 1], wms_batch(high[: t + 1], low[: t + 1], params=params), level, window
+        high[: t + 1], low[: t + 1], close[: t + 1], wms_batch(high=high[: t + 1], low=low[: t + 1], params=params), level, window
     )
     assert np.array_equal(prefix.upper, b.upper[: t + 1]) and np.array_equal(prefix.lower, b.lower[: t + 1])
 
@@ -97,7 +97,7 @@ def test_matches_naive_reference_and_is_causal(steps: list[int], window: int, le
 def test_real_eth_1h_bounds_contain_most_closes(shared_data: Path) -> None:
     bars = pd.read_parquet(shared_data / "binance" / "ETHUSDT-1h.parquet")
     h, lo, c = (bars[col].to_numpy() for col in ("high", "low", "close"))
-    b = pivot_bounds(h, lo, c, wms_batch(h, lo, params=PivotParams(k=2)), level=2, window=100)
+    b = pivot_bounds(h, lo, c, wms_batch(high=h, low=lo, params=PivotParams(k=2)), level=2, window=100)
     assert b.from_pivots[200:].mean() > 0.9  # once warmed up, L2 pivots define the range nearly always
     assert (b.upper > b.lower).all()
     inside = (b.normalised[200:] >= 0) & (b.normalised[200:] <= 1)

@@ -109,9 +109,9 @@ def test_every_option_combination_agrees_on_a_tie_rich_walk(tie: str, k: int, m:
     high = 100.0 + np.cumsum(rng.integers(-3, 4, n)).astype(float)  # small steps: many equal highs and lows
     o, h, lo, c = _bars_from(high, rng.integers(0, 4, n).astype(float), rng.random(n), rng.random(n))
     params = PivotParams(k=k, m=m, levels=5, tie=tie, skip_inside=skip_inside)
-    batch = wms_batch(h, lo, o, c, params)
+    batch = wms_batch(high=h, low=lo, open=o, close=c, params=params)
     assert as_dict(batch) == naive_wms(h.tolist(), lo.tolist(), params)
-    assert as_dict(run_incremental(h, lo, o, c, params)) == as_dict(batch)
+    assert as_dict(run_incremental(open=o, high=h, low=lo, close=c, params=params)) == as_dict(batch)
     assert len(batch.get(2, "H")) > 0 and len(batch.get(2, "L")) > 0 and len(batch.get(3, "H")) + len(batch.get(3, "L")) > 0
 
 
@@ -119,9 +119,9 @@ def test_every_option_combination_agrees_on_a_tie_rich_walk(tie: str, k: int, m:
 @given(bars=series, params=params_st)
 def test_batch_equals_incremental_equals_naive_reference(bars: Bars, params: PivotParams) -> None:
     o, h, lo, c = bars
-    batch = wms_batch(h, lo, o, c, params)
+    batch = wms_batch(high=h, low=lo, open=o, close=c, params=params)
     assert as_dict(batch) == naive_wms(h.tolist(), lo.tolist(), params)
-    assert as_dict(run_incremental(h, lo, o, c, params)) == as_dict(batch)
+    assert as_dict(run_incremental(open=o, high=h, low=lo, close=c, params=params)) == as_dict(batch)
 
 
 @settings(max_examples=60, deadline=None)
@@ -130,18 +130,18 @@ def test_incremental_events_come_in_batch_event_order(bars: Bars, params: PivotP
     o, h, lo, c = bars
     detector = WilliamsMarketStructure(params)
     streamed = [e for i in range(len(h)) for e in detector.on_bar(i, o[i], h[i], lo[i], c[i])]
-    assert streamed == wms_events(wms_batch(h, lo, o, c, params), o, c)
+    assert streamed == wms_events(wms_batch(high=h, low=lo, open=o, close=c, params=params), o, c)
 
 
 @settings(max_examples=40, deadline=None)
 @given(bars=series, params=params_st, data=st.data())
 def test_no_repaint_prefix_equals_known_part_of_full_run(bars: Bars, params: PivotParams, data: st.DataObject) -> None:
     o, h, lo, c = bars
-    full = wms_batch(h, lo, o, c, params)
+    full = wms_batch(high=h, low=lo, open=o, close=c, params=params)
     n = len(h)
     cuts = range(n) if n <= 80 else data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=40))
     for t in cuts:
-        prefix = wms_batch(h[: t + 1], lo[: t + 1], o[: t + 1], c[: t + 1], params)
+        prefix = wms_batch(high=h[: t + 1], low=lo[: t + 1], open=o[: t + 1], close=c[: t + 1], params=params)
         assert as_dict(prefix) == as_dict(full.known_at(t)), f"rewrite at t={t}"
 
 
@@ -149,7 +149,7 @@ def test_no_repaint_prefix_equals_known_part_of_full_run(bars: Bars, params: Piv
 @given(bars=series, params=params_st)
 def test_lag_spacing_and_nesting(bars: Bars, params: PivotParams) -> None:
     o, h, lo, c = bars
-    result = wms_batch(h, lo, o, c, params)
+    result = wms_batch(high=h, low=lo, open=o, close=c, params=params)
     for kind in "HL":
         level1 = result.get(1, kind)
         if not params.skip_inside:
@@ -169,8 +169,8 @@ def test_lag_spacing_and_nesting(bars: Bars, params: PivotParams) -> None:
 @given(bars=series, params=params_st)
 def test_mirror_symmetry_swaps_highs_and_lows(bars: Bars, params: PivotParams) -> None:
     o, h, lo, c = bars
-    result = wms_batch(h, lo, o, c, params)
-    mirrored = wms_batch(-lo, -h, -o, -c, params)
+    result = wms_batch(high=h, low=lo, open=o, close=c, params=params)
+    mirrored = wms_batch(high=-lo, low=-h, open=-o, close=-c, params=params)
     for lvl in range(1, params.levels + 1):
         for kind, other in (("H", "L"), ("L", "H")):
             a, b = result.get(lvl, kind), mirrored.get(lvl, other)
@@ -205,7 +205,7 @@ def test_restored_detector_continues_exactly(bars: Bars, params: PivotParams, da
 @given(bars=random_walk_bars(), params=params_st, data=st.data())
 def test_pending_holds_every_future_pivot_and_nothing_confirmed(bars: Bars, params: PivotParams, data: st.DataObject) -> None:
     o, h, lo, c = bars
-    full = wms_batch(h, lo, o, c, params)
+    full = wms_batch(high=h, low=lo, open=o, close=c, params=params)
     t = data.draw(st.integers(0, len(h) - 1))
     detector = WilliamsMarketStructure(params)
     for i in range(t + 1):

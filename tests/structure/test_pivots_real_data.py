@@ -49,8 +49,8 @@ def _same(a: PivotSet, b: PivotSet) -> bool:
 def test_prefix_replay_never_rewrites_a_pivot(shared_data: Path, name: str, profile: str) -> None:
     bars = _load(shared_data, name)
     params = PROFILES[profile]
-    args = (bars["high"], bars["low"], bars["open"], bars["close"])
-    full = wms_batch(*args, params=params)
+    args = {k: bars[k] for k in ("open", "high", "low", "close")}
+    full = wms_batch(**args, params=params)
     n = len(bars["high"])
     assert len(full.get(3, "H")) > 0 and len(full.get(3, "L")) > 0, "series too short to exercise the upper levels"
     rng = np.random.default_rng(zlib.crc32(f"{name}/{profile}".encode()))
@@ -60,7 +60,7 @@ def test_prefix_replay_never_rewrites_a_pivot(shared_data: Path, name: str, prof
         set(rng.integers(0, n, 25).tolist()) | {int(c) for c in top.confirmed_at[:5]} | {int(c) - 1 for c in top.confirmed_at[:5]}
     )
     for t in sorted(cuts):
-        prefix = wms_batch(*(col[: t + 1] for col in args), params=params)
+        prefix = wms_batch(**{k: col[: t + 1] for k, col in args.items()}, params=params)
         assert _same(prefix, full.known_at(t)), f"{name} {profile}: pivots of bars[0..{t}] differ from the full run"
 
 
@@ -72,7 +72,11 @@ def test_incremental_emits_exactly_the_batch_events(shared_data: Path, name: str
     tf = timeframe_ms(SERIES[name])
     ts = bars["timestamp"]
     expected = wms_events(
-        wms_batch(bars["high"], bars["low"], bars["open"], bars["close"], params), bars["open"], bars["close"], ts, tf
+        wms_batch(high=bars["high"], low=bars["low"], open=bars["open"], close=bars["close"], params=params),
+        bars["open"],
+        bars["close"],
+        ts,
+        tf,
     )
     detector = WilliamsMarketStructure(params)
     on_bar = detector.on_bar
@@ -90,7 +94,7 @@ def test_incremental_emits_exactly_the_batch_events(shared_data: Path, name: str
 def test_timestamps_on_real_bars_mark_open_of_pivot_and_close_of_confirmation(shared_data: Path) -> None:
     bars = _load(shared_data, "coinbase/BTCUSD-4h.parquet")
     tf = timeframe_ms("4h")
-    pivots = wms_batch(bars["high"], bars["low"], params=PivotParams(k=2))
+    pivots = wms_batch(high=bars["high"], low=bars["low"], params=PivotParams(k=2))
     timed = with_timestamps(pivots, bars["timestamp"], tf)
     level1 = timed.get(1, "H")
     assert np.array_equal(level1.ts, bars["timestamp"][level1.index])

@@ -60,7 +60,10 @@ def _as_dict(pivots: PivotSet) -> dict[tuple[int, str], Triples]:
 
 
 def _both_engines(high, low, open_, close, params: PivotParams) -> list[PivotSet]:
-    return [wms_batch(high, low, open_, close, params), run_incremental(high, low, open_, close, params)]
+    return [
+        wms_batch(high=high, low=low, open=open_, close=close, params=params),
+        run_incremental(open=open_, high=high, low=low, close=close, params=params),
+    ]
 
 
 def _hv1_low() -> list[int]:
@@ -81,7 +84,9 @@ def test_hv2_every_option_profile(profile: str) -> None:
 
 def test_hv2_outside_bar_12_emits_low_before_high_because_it_closed_up() -> None:
     params = PivotParams(k=1, m=1, tie="first")
-    batch_events = wms_events(wms_batch(HV2_HIGH, HV2_LOW, HV2_OPEN, HV2_CLOSE, params), HV2_OPEN, HV2_CLOSE)
+    batch_events = wms_events(
+        wms_batch(high=HV2_HIGH, low=HV2_LOW, open=HV2_OPEN, close=HV2_CLOSE, params=params), HV2_OPEN, HV2_CLOSE
+    )
     at_13 = [(e.label, e.index) for e in batch_events if e.confirmed_at == 13]
     assert at_13 == [("L1L", 12), ("L1H", 12)]
     detector = WilliamsMarketStructure(params)
@@ -94,14 +99,14 @@ def test_hv2_outside_bar_12_emits_low_before_high_because_it_closed_up() -> None
 def test_outside_bar_that_closes_down_emits_high_before_low() -> None:
     open_, close = list(HV2_OPEN), list(HV2_CLOSE)
     open_[12], close[12] = 22, 14  # same range, bearish body
-    pivots = wms_batch(HV2_HIGH, HV2_LOW, open_, close, PivotParams(k=1, m=1))
+    pivots = wms_batch(high=HV2_HIGH, low=HV2_LOW, open=open_, close=close, params=PivotParams(k=1, m=1))
     at_13 = [(e.label, e.index) for e in wms_events(pivots, open_, close) if e.confirmed_at == 13]
     assert at_13 == [("L1H", 12), ("L1L", 12)]
 
 
 def test_hv2_event_labels_and_levels_in_emission_order() -> None:
     params = PivotParams(k=1, m=1, levels=2)
-    events = wms_events(wms_batch(HV2_HIGH, HV2_LOW, HV2_OPEN, HV2_CLOSE, params), HV2_OPEN, HV2_CLOSE)
+    events = wms_events(wms_batch(high=HV2_HIGH, low=HV2_LOW, open=HV2_OPEN, close=HV2_CLOSE, params=params), HV2_OPEN, HV2_CLOSE)
     at_21 = [e.label for e in events if e.confirmed_at == 21]
     assert at_21 == ["L1L", "L2L"]  # level-1 confirmation of bar 20 promotes L2L@12
     assert [e.confirmed_at for e in events] == sorted(e.confirmed_at for e in events)
@@ -114,7 +119,7 @@ def test_hv3_reaches_level_3_in_both_engines() -> None:
 
 
 def test_default_params_give_five_levels_of_sorted_int64_arrays() -> None:
-    result = wms_batch(np.array(HV3_HIGH, float), np.array(HV3_HIGH, float) - 4)
+    result = wms_batch(high=np.array(HV3_HIGH, float), low=np.array(HV3_HIGH, float) - 4)
     assert len(result.highs) == len(result.lows) == 5
     for arr in result.highs + result.lows:
         assert arr.index.dtype == np.int64 and arr.confirmed_at.dtype == np.int64 and arr.price.dtype == np.float64
@@ -122,9 +127,9 @@ def test_default_params_give_five_levels_of_sorted_int64_arrays() -> None:
 
 
 def test_fewer_than_2k_plus_1_bars_give_no_pivots() -> None:
-    result = wms_batch([1.0, 3.0, 2.0, 1.0], [0.0, 2.0, 1.0, 0.0], params=PivotParams(k=2))
+    result = wms_batch(high=[1.0, 3.0, 2.0, 1.0], low=[0.0, 2.0, 1.0, 0.0], params=PivotParams(k=2))
     assert all(len(a) == 0 for a in result.highs + result.lows)
-    assert all(len(a) == 0 for a in wms_batch([], [], params=PivotParams(k=1)).highs)
+    assert all(len(a) == 0 for a in wms_batch(high=[], low=[], params=PivotParams(k=1)).highs)
 
 
 @pytest.mark.parametrize(
@@ -141,24 +146,24 @@ def test_bad_bars_are_rejected_naming_row_and_field(row_values: dict[str, float]
     for field_name, value in row_values.items():
         cols[field_name][3] = value
     with pytest.raises(ValueError, match=message):
-        wms_batch(cols["high"], cols["low"], cols["open"], cols["close"])
+        wms_batch(high=cols["high"], low=cols["low"], open=cols["open"], close=cols["close"])
     with pytest.raises(ValueError, match=message):
-        run_incremental(cols["high"], cols["low"], cols["open"], cols["close"], PivotParams())
+        run_incremental(open=cols["open"], high=cols["high"], low=cols["low"], close=cols["close"], params=PivotParams())
 
 
 def test_validation_without_body_checks_only_nan_and_range() -> None:
     validate_bars(np.array([2.0, 3.0]), np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match=r"row 1: high < low \(high=1.0 low=2.0\)"):
-        wms_batch([2.0, 1.0], [1.0, 2.0])
+        wms_batch(high=[2.0, 1.0], low=[1.0, 2.0])
     with pytest.raises(ValueError, match="low has 1 rows but high has 2"):
-        wms_batch([2.0, 1.0], [1.0])
+        wms_batch(high=[2.0, 1.0], low=[1.0])
     with pytest.raises(ValueError, match="pass both open and close"):
-        wms_batch([2.0], [1.0], open=[1.5])
+        wms_batch(high=[2.0], low=[1.0], open=[1.5])
 
 
 def test_timestamps_follow_pivot_bar_open_and_confirming_bar_close() -> None:
     ts = 1_700_000_000_000 + 3_600_000 * np.arange(len(HV3_HIGH), dtype=np.int64)
-    pivots = wms_batch(HV3_HIGH, [h - 4 for h in HV3_HIGH], params=PivotParams(k=1, m=1))
+    pivots = wms_batch(high=HV3_HIGH, low=[h - 4 for h in HV3_HIGH], params=PivotParams(k=1, m=1))
     timed = with_timestamps(pivots, ts, 3_600_000).get(3, "H")
     assert timed.ts.tolist() == [ts[11]]
     assert timed.confirmed_ts.tolist() == [ts[18] + 3_600_000]  # close of bar 18 = open of bar 19
@@ -225,6 +230,6 @@ def test_the_first_bad_row_is_reported_wherever_it_lies(bad_rows: list[int], ski
     for row in bad_rows:
         high[row] = np.nan
     with pytest.raises(ValueError, match=f"row {min(bad_rows)}: a price is NaN"):
-        wms_batch(high, HV2_LOW, HV2_OPEN, HV2_CLOSE, PivotParams(k=2, skip_inside=skip_inside))
+        wms_batch(high=high, low=HV2_LOW, open=HV2_OPEN, close=HV2_CLOSE, params=PivotParams(k=2, skip_inside=skip_inside))
     with pytest.raises(ValueError, match=f"row {min(bad_rows)}: a price is NaN"):
-        wms_batch(high, HV2_LOW, params=PivotParams(k=2, skip_inside=skip_inside))
+        wms_batch(high=high, low=HV2_LOW, params=PivotParams(k=2, skip_inside=skip_inside))

@@ -30,7 +30,7 @@ def bars(shared_data: Path) -> Candles:
 
 
 def _batch_events(bars: Candles) -> list[PivotEvent]:
-    pivots = wms_batch(bars.high, bars.low, bars.open, bars.close, PARAMS)
+    pivots = wms_batch(high=bars.high, low=bars.low, open=bars.open, close=bars.close, params=PARAMS)
     return wms_events(pivots, bars.open, bars.close, bars.ts, TF_MS)
 
 

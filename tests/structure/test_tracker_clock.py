@@ -81,8 +81,8 @@ def test_now_comes_from_the_injected_clock() -> None:
     assert records.states[(("x", "A/B", "1h"), tracker.params_hash)].bars == 5 and records.saved_at == [T0 + 5 * HOUR]
     clock.set(T0 + len(HIGHS) * HOUR)
     rest = tracker.update(source, "x", "A/B", "1h")
-    expected = wms_events(wms_batch(all_bars.high, all_bars.low, all_bars.open, all_bars.close, PARAMS), all_bars.open,
-                          all_bars.close, all_bars.ts, HOUR)  # fmt: skip
+    batch = wms_batch(open=all_bars.open, high=all_bars.high, low=all_bars.low, close=all_bars.close, params=PARAMS)
+    expected = wms_events(batch, all_bars.open, all_bars.close, all_bars.ts, HOUR)
     assert len(expected) >= 6 and first + rest == expected
     assert tracker.update(source, "x", "A/B", "1h") == []  # nothing new closed
     restarted = PivotTracker(PARAMS, records, clock=clock)  # state from the records, not from memory

@@ -40,7 +40,7 @@ def test_hv3_active_lines_at_t24() -> None:
 
 
 def test_hv3_lines_from_the_detector_match_the_hand_built_ones() -> None:
-    detected = wms_batch(HV3_HIGH, HV3_LOW, params=PivotParams(k=1, m=1, levels=3))
+    detected = wms_batch(high=HV3_HIGH, low=HV3_LOW, params=PivotParams(k=1, m=1, levels=3))
     for kind in ("H", "L"):
         assert trend_lines(detected, 2, kind) == trend_lines(hv3_pivots(), 2, kind)
 
@@ -97,8 +97,8 @@ def test_active_line_uses_only_pivots_known_at_t(steps: list[int], t: int) -> No
     low = high - 5
     t = min(t, len(high) - 1)
     params = PivotParams(k=1, levels=2)
-    full = active_trend_line(wms_batch(high, low, params=params), t, 2, "H")
-    prefix = active_trend_line(wms_batch(high[: t + 1], low[: t + 1], params=params), t, 2, "H")
+    full = active_trend_line(wms_batch(high=high, low=low, params=params), t, 2, "H")
+    prefix = active_trend_line(wms_batch(high=high[: t + 1], low=low[: t + 1], params=params), t, 2, "H")
     assert full == prefix
 
 
@@ -107,9 +107,9 @@ def test_real_data_feature_is_prefix_stable(shared_data: Path) -> None:
     bars = pd.read_parquet(shared_data / "binance" / "BTCUSDT-1m.parquet")
     high, low = bars["high"].to_numpy(), bars["low"].to_numpy()
     params = PivotParams(k=2, levels=3)
-    full = {kind: trend_line_values(wms_batch(high, low, params=params), len(high), 2, kind) for kind in ("H", "L")}
+    full = {kind: trend_line_values(wms_batch(high=high, low=low, params=params), len(high), 2, kind) for kind in ("H", "L")}
     assert (~np.isnan(full["H"])).sum() > 300 and (~np.isnan(full["L"])).sum() > 300
     for t in range(60, len(high), 37):
-        prefix = wms_batch(high[: t + 1], low[: t + 1], params=params)
+        prefix = wms_batch(high=high[: t + 1], low=low[: t + 1], params=params)
         for kind in ("H", "L"):
             np.testing.assert_array_equal(trend_line_values(prefix, t + 1, 2, kind), full[kind][: t + 1])

@@ -27,7 +27,7 @@ def test_hv2_level1_example() -> None:
 
 
 def test_hv2_from_the_detector() -> None:
-    pivots = wms_batch(HIGH_, LOW_, OPEN, CLOSE, PivotParams(k=1, m=1, levels=2))
+    pivots = wms_batch(high=HIGH_, low=LOW_, open=OPEN, close=CLOSE, params=PivotParams(k=1, m=1, levels=2))
     assert zigzag_of_level(pivots, 1, OPEN, CLOSE).labels() == EXPECTED
 
 
@@ -49,7 +49,7 @@ def test_equal_extremes_keep_the_earlier_vertex() -> None:
 
 
 def test_live_view_marks_the_latest_vertex_and_may_move_it() -> None:
-    pivots = wms_batch(HIGH_, LOW_, OPEN, CLOSE, PivotParams(k=1, m=1, levels=2))
+    pivots = wms_batch(high=HIGH_, low=LOW_, open=OPEN, close=CLOSE, params=PivotParams(k=1, m=1, levels=2))
     at_16 = zigzag_at(pivots, 1, 16, OPEN, CLOSE)
     assert at_16.labels()[-1] == "H15(24)" and at_16.provisional[-1]
     at_18 = zigzag_at(pivots, 1, 18, OPEN, CLOSE)
@@ -60,7 +60,7 @@ def test_live_view_marks_the_latest_vertex_and_may_move_it() -> None:
 def test_real_data_vertices_alternate_and_are_run_extremes(shared_data: Path) -> None:
     bars = pd.read_parquet(shared_data / "binance" / "BTCUSDT-1m.parquet")
     o, h, lo, c = (bars[col].to_numpy() for col in ("open", "high", "low", "close"))
-    pivots = wms_batch(h, lo, o, c, PivotParams(k=2))
+    pivots = wms_batch(high=h, low=lo, open=o, close=c, params=PivotParams(k=2))
     for level in (1, 2):
         zz = zigzag_of_level(pivots, level, o, c)
         assert len(zz) > 5

@@ -41,7 +41,8 @@ def test_rotation_keeps_the_best_n_higher_is_better_and_names_are_separate(tmp_p
 
 def test_metadata_records_model_config_span_metric_commit_and_time(tmp_path: Path) -> None:
     info = CheckpointManager(tmp_path).save(_model(), "val_loss", 0.42, False, SPAN, {"window": 100})
-    stored = json.loads((tmp_path / "cnn" / f"{info.id}.json").read_text())
+    [stored] = json.loads((tmp_path / "index.json").read_text())["checkpoints"]  # the versioned metadata index
+    assert (stored["id"], stored["path"]) == (info.id, f"cnn/{info.id}.pt")
     assert stored["model_type"] == "cnn" and stored["metric"] == 0.42 and stored["metric_name"] == "val_loss"
     assert stored["config"]["type"] == "CNNConfig" and stored["config"]["shape"]["window_len"] == 100
     assert stored["data_span"] == SPAN and stored["extra"] == {"window": 100}

@@ -24,8 +24,11 @@ def test_inputs_at_t_do_not_change_when_later_bars_change(shared_data: Path) -> 
     candles = real_candles(shared_data, 400, offset=30_000)
     cut = 300
     later = slice(cut + 1, None)
+    opened = np.r_[candles.open[: cut + 1], candles.open[later] * 0.97]
     altered = replace(
         candles,
+        open=opened,
+        low=np.minimum(candles.low, opened),
         high=np.r_[candles.high[: cut + 1], candles.high[later] * 1.05],
         close=np.r_[candles.close[: cut + 1], candles.close[later] * 1.02],
     )
@@ -35,6 +38,10 @@ def test_inputs_at_t_do_not_change_when_later_bars_change(shared_data: Path) -> 
     np.testing.assert_array_equal(a.windows[upto], b.windows[upto])
     np.testing.assert_array_equal(a.context[upto], b.context[upto])
     np.testing.assert_array_equal(a.last_kind[upto], b.last_kind[upto])
+    # the open of bar t+1 is carried only as the fill price of a decision at t: it changes, the inputs at t do not
+    at_cut = np.flatnonzero(a.index == cut)[0]
+    assert a.next_open[at_cut] == candles.open[cut + 1] and b.next_open[at_cut] == candles.open[cut + 1] * 0.97
+    np.testing.assert_array_equal(a.next_open[a.index < cut], b.next_open[b.index < cut])
     assert not np.array_equal(a.windows[~upto], b.windows[~upto])  # the alteration is visible after the cut
 
 
@@ -51,7 +58,10 @@ def test_known_by_hides_every_target_not_yet_confirmed(shared_data: Path) -> Non
 
 
 def test_dataset_serves_batches(shared_data: Path) -> None:
-    samples = _samples(real_candles(shared_data, 300, offset=30_000))
+    candles = real_candles(shared_data, 300, offset=30_000)
+    samples = _samples(candles)
+    assert samples.next_open[:-1].tolist() == candles.open[samples.index[:-1] + 1].tolist()
+    assert np.isnan(samples.next_open[-1]) and samples.index[-1] == len(candles) - 1
     data = SampleDataset(samples)
     batch = data.__getitems__([0, 5, 9])
     assert batch["windows"].shape == (3, 1, 100, 11) and batch["kind"].shape == (3, 3)

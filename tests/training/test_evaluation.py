@@ -23,7 +23,6 @@ from pivotal.training.evaluation import (
     mae,
     persistence_action,
     persistence_kind,
-    sharpe,
     step_returns,
 )
 from pivotal.training.report import FoldReport, primary_line, significance_counts, summary_cells, summary_table
@@ -80,7 +79,8 @@ def test_policy_returns_after_costs_vs_buy_and_hold_and_flat() -> None:
     # executed like the engine: decided at close t, filled at open[t+1] (here the open equals the previous close)
     close = np.array([100.0, 105.0, 95.0, 100.0])
     fee, slip = 0.001, 0.0005
-    r = step_returns(np.array([1.0, -1.0, 0.0]), close, fee, slip)
+    gapless = np.r_[close[0], close[:-1]]  # open t+1 = close t, stated explicitly (opens are required)
+    r = step_returns(np.array([1.0, -1.0, 0.0]), close, fee, slip, gapless)
     ef1 = 100 * (1 + slip)
     eq1 = 1 + (105 - ef1) / ef1
     xf1 = ef2 = 105 * (1 - slip)  # exit the long, enter the short at open 2
@@ -89,7 +89,7 @@ def test_policy_returns_after_costs_vs_buy_and_hold_and_flat() -> None:
     xf2 = 95 * (1 + slip)
     eq3 = realised * (1 + (ef2 - xf2) / ef2 - fee * (1 + xf2 / ef2))
     assert r.tolist() == pytest.approx([math.log(eq1), math.log(eq2 / eq1), math.log(eq3 / eq2)], rel=1e-12)
-    rows, series = evaluate_policy(np.array([BUY, SELL, HOLD, HOLD]), close, fee, slip, n_boot=50)
+    rows, series = evaluate_policy(np.array([BUY, SELL, HOLD, HOLD]), close, fee, slip, n_boot=50, open_=gapless)
     total = {row.estimator: row.estimate.value for row in rows if row.metric == "total_log_return"}
     assert total["model"] == pytest.approx(r.sum())
     bh_entry, bh_exit = 100 * (1 + slip), 100 * (1 - slip)  # one entry at open 1, held to the EOD exit
@@ -100,11 +100,24 @@ def test_policy_returns_after_costs_vs_buy_and_hold_and_flat() -> None:
     assert point["position_changes"] == 3.0 and point["time_in_market"] == pytest.approx(2 / 3)
 
 
-def test_sharpe_is_the_core_sharpe_scaled_to_the_span() -> None:
-    """The local ddof=0 / 0.0 version is gone: ``core.stats.sharpe`` (ddof 1, NaN when undefined) × √n."""
-    r = np.array([0.01, -0.01, 0.02, 0.0])
-    assert sharpe(r) == pytest.approx(r.mean() / r.std(ddof=1) * 2.0)
-    assert math.isnan(sharpe(np.zeros(5)))
+def test_policy_sharpe_is_the_core_sharpe_annualised_with_the_given_periods() -> None:
+    """No local alias: ``core.stats.sharpe`` (ddof 1, NaN when undefined) of the per-step returns × √periods per year;
+    without a known timeframe ``periods`` is 1 (per-step Sharpe)."""
+    close = np.array([100.0, 103.0, 101.0, 106.0, 104.0, 109.0])
+    opens = np.array([100.0, 101.0, 104.0, 100.0, 107.0, 103.0])
+    actions = np.array([BUY, BUY, SELL, BUY, HOLD, HOLD])
+    per_step, series = evaluate_policy(actions, close, 0.001, 0.0005, n_boot=20, open_=opens)
+    daily, _ = evaluate_policy(actions, close, 0.001, 0.0005, n_boot=20, open_=opens, periods=365.0)
+    r = series["model"]
+    value = {
+        (row.estimator, bool(p)): row.estimate.value
+        for p, rows in enumerate((per_step, daily))
+        for row in rows
+        if row.metric == "sharpe"
+    }
+    assert value[("model", False)] == pytest.approx(r.mean() / r.std(ddof=1), rel=1e-12)
+    assert value[("model", True)] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(365.0), rel=1e-12)
+    assert math.isnan(value[("flat", False)])  # zero deviation: undefined, not 0
 
 
 def test_bootstrap_p_value_is_twice_the_smaller_tail_beyond_zero() -> None:

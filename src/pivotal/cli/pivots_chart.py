@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from plotly.subplots import make_subplots
 
 from pivotal.cli.pivots_render import iso
+from pivotal.core.vocabulary import PivotKindName
 from pivotal.data.candles import Candles
 from pivotal.structure.trendlines import TrendLine, active_trend_line
 from pivotal.structure.types import PivotSet
@@ -64,7 +66,7 @@ def _draw_candles(ax: Axes, spec: ChartSpec) -> None:
     b, x = spec.bars, np.arange(spec.first, len(spec.bars))
     o, h, lo, c = (a[spec.first :] for a in (b.open, b.high, b.low, b.close))
     colours = np.where(c >= o, UP, DOWN)
-    ax.vlines(x, lo, h, colors=colours, linewidth=0.7, zorder=2)
+    ax.vlines(x, lo, h, colors=colours.tolist(), linewidth=0.7, zorder=2)
     body = np.maximum(np.abs(c - o), (h.max() - lo.min()) * 0.0008)  # doji stay visible
     ax.bar(x, body, bottom=np.minimum(o, c), width=0.65, color=colours, linewidth=0, zorder=3)
 
@@ -81,7 +83,8 @@ def _draw_pivots(ax: Axes, spec: ChartSpec, pad: float) -> None:
     """Each pivot bar gets one marker, of its highest level; L2+ also get their confirmation-lag line."""
     for level in range(1, len(spec.pivots.highs) + 1):
         colour, size = _colour(level), MARKER_SIZES[min(level, len(MARKER_SIZES)) - 1]
-        for kind, marker, sign in (("H", "v", 1.0), ("L", "^", -1.0)):
+        kinds: tuple[tuple[PivotKindName, str, float], ...] = (("H", "v", 1.0), ("L", "^", -1.0))
+        for kind, marker, sign in kinds:
             arr = spec.pivots.get(level, kind)
             keep = spec.visible(arr.index) & _top_level_only(spec, level, kind)
             idx, price, conf = arr.index[keep], arr.price[keep], arr.confirmed_at[keep]
@@ -117,7 +120,13 @@ def _draw_zigzag_and_lines(ax: Axes, spec: ChartSpec) -> None:
         colour = DOWN if line.kind == "H" else UP
         label = f"L{line.level}{line.kind} trend line: {line.direction}, {line.slope:+.4g} per bar"
         ax.plot(
-            [start, right], [line.value_at(start), line.value_at(right)], color=colour, lw=1.6, ls="--", zorder=6, label=label
+            [start, right],
+            [float(line.value_at(start)), float(line.value_at(right))],
+            color=colour,
+            lw=1.6,
+            ls="--",
+            zorder=6,
+            label=label,
         )
 
 
@@ -129,7 +138,7 @@ def _date_ticks(ax: Axes, spec: ChartSpec) -> None:
 
 def _legend(ax: Axes, spec: ChartSpec) -> None:
     lines, _ = ax.get_legend_handles_labels()
-    handles = [
+    handles: list[Artist] = [
         Line2D(
             [],
             [],
@@ -180,7 +189,8 @@ def _times(spec: ChartSpec, index: np.ndarray) -> np.ndarray:
 
 def _html_pivots(fig: go.Figure, spec: ChartSpec) -> None:
     for level in range(1, len(spec.pivots.highs) + 1):
-        for kind, symbol in (("H", "triangle-down"), ("L", "triangle-up")):
+        html_kinds: tuple[tuple[PivotKindName, str], ...] = (("H", "triangle-down"), ("L", "triangle-up"))
+        for kind, symbol in html_kinds:
             arr = spec.pivots.get(level, kind)
             keep = spec.visible(arr.index)
             idx, price, conf = arr.index[keep], arr.price[keep], arr.confirmed_at[keep]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,12 @@ class Candles:
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    @classmethod
+    def from_columns(cls, columns: Sequence[np.ndarray], exchange: str = "", symbol: str = "", timeframe: str = "") -> Candles:
+        """From arrays in ``FIELDS`` order (ts, open, high, low, close, volume)."""
+        ts, open_, high, low, close, volume = columns
+        return cls(ts, open_, high, low, close, volume, exchange=exchange, symbol=symbol, timeframe=timeframe)
 
     @classmethod
     def empty(cls, exchange: str = "", symbol: str = "", timeframe: str = "") -> Candles:
@@ -86,8 +93,8 @@ class Candles:
 
     def slice(self, start: int, stop: int) -> Candles:
         """Rows [start, stop) as views (no copy)."""
-        return Candles(
-            *(getattr(self, name)[start:stop] for name in FIELDS),
+        return Candles.from_columns(
+            [getattr(self, name)[start:stop] for name in FIELDS],
             exchange=self.exchange,
             symbol=self.symbol,
             timeframe=self.timeframe,

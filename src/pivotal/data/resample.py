@@ -41,8 +41,8 @@ def _keep(candles: Candles, complete: np.ndarray, include_incomplete: bool) -> t
     if include_incomplete:
         return candles, complete
     index = np.flatnonzero(complete)
-    kept = Candles(
-        *(getattr(candles, name)[index] for name in ("ts", "open", "high", "low", "close", "volume")),
+    kept = Candles.from_columns(
+        [getattr(candles, name)[index] for name in ("ts", "open", "high", "low", "close", "volume")],
         exchange=candles.exchange,
         symbol=candles.symbol,
         timeframe=candles.timeframe,
@@ -72,7 +72,7 @@ def resample(
     complete = counts == target_ms // source_ms
     if as_of is not None:
         complete &= columns[0] + target_ms <= as_of
-    out = Candles(*columns, exchange=candles.exchange, symbol=candles.symbol, timeframe=timeframe)
+    out = Candles.from_columns(columns, exchange=candles.exchange, symbol=candles.symbol, timeframe=timeframe)
     return _keep(out, complete, include_incomplete)
 
 
@@ -93,5 +93,5 @@ def candles_from_trades(
     *columns, _ = _aggregate(bucket_start(ts, timeframe), price, price, price, price, np.asarray(trades.amount, np.float64))
     horizon = int(ts[-1]) + 1 if until is None else int(until)
     complete = columns[0] + timeframe_ms(timeframe) <= horizon
-    out = Candles(*columns, exchange=trades.exchange, symbol=trades.symbol, timeframe=timeframe)
+    out = Candles.from_columns(columns, exchange=trades.exchange, symbol=trades.symbol, timeframe=timeframe)
     return _keep(out, complete, include_incomplete)

@@ -31,6 +31,7 @@ from pivotal.core.vocabulary import EXIT_EOD, EXIT_REASONS, EXIT_SIGNAL
 from pivotal.data.candles import Candles
 from pivotal.execution.portfolio import OpenPosition, Portfolio
 from pivotal.execution.simulated_venue import SimulatedVenue
+from pivotal.execution.venue import Venue
 from pivotal.risk.config import RiskConfig
 from pivotal.risk.gate import DefaultRiskGate, RiskGate
 from pivotal.strategies.base import BarContext, StrategyProtocol
@@ -118,13 +119,13 @@ class EventEngine:
         config: BacktestConfig = BacktestConfig(),
         detail: Candles | dict[str, Candles] | None = None,
         gate: RiskGate | None = None,
-        venue: SimulatedVenue | None = None,
+        venue: Venue | None = None,
     ) -> None:
         series = candles if isinstance(candles, dict) else {getattr(candles, "symbol", "") or "": candles}
         details = detail if isinstance(detail, dict) else {s: detail for s in series} if detail is not None else {}
         self.config = config
         self.feeds = [_Feed(sym, c, details.get(sym)) for sym, c in series.items()]
-        self.venue = venue or SimulatedVenue(config.fee_rate, config.slippage)
+        self.venue: Venue = venue or SimulatedVenue(config.fee_rate, config.slippage)
         self.gate = gate or DefaultRiskGate(config.risk, config.trade_window)
         self.portfolio = Portfolio(config.initial_cash)
         self.trades: list[tuple[str, Trade]] = []

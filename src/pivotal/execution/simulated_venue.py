@@ -54,8 +54,7 @@ class SimulatedVenue:
         qty = alloc / ef
         return Fill("entry", d, bar_index, ts, ef, None, symbol, qty, self.fee_rate * alloc, order.client_order_id)
 
-    @staticmethod
-    def bracket(order: Order, entry_fill: float) -> tuple[float, float]:
+    def bracket(self, order: Order, entry_fill: float) -> tuple[float, float]:
         """Stop and target prices of an entry (NaN: none), as offsets from the actual fill."""
         d, ef = order.direction, entry_fill
         stop = math.nan if order.stop_offset is None else (ef - order.stop_offset if d > 0 else ef + order.stop_offset)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from pivotal.core.orders import Fill, Order
 from pivotal.execution.portfolio import OpenPosition
 
@@ -22,4 +24,22 @@ class Venue(Protocol):
 
     def net_return(self, direction: int, entry_fill: float, exit_fill: float) -> float:
         """A round trip's return after fees, as a fraction of the entry fill."""
+        ...
+
+    def bracket(self, order: Order, entry_fill: float) -> tuple[float, float]:
+        """Stop and target prices of an entry filled at ``entry_fill`` (NaN: none)."""
+        ...
+
+    def resolve(
+        self,
+        pos: OpenPosition,
+        t: int,
+        o: float,
+        h: float,
+        lo: float,
+        close: float,
+        detail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        detail_rows: tuple[int, int] = (0, 0),
+    ) -> tuple[float, int] | None:
+        """Whether the open position exits inside bar t: (price before slippage, ``ExitReason`` code) or None."""
         ...

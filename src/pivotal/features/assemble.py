@@ -63,7 +63,7 @@ class PreparedSeries:
         if len(candles) == 0:
             pivots = PivotSet(params, [PivotArray.empty()] * params.levels, [PivotArray.empty()] * params.levels)
         else:
-            pivots = wms_batch(candles.high, candles.low, candles.open, candles.close, params)
+            pivots = wms_batch(high=candles.high, low=candles.low, open=candles.open, close=candles.close, params=params)
         return cls(candles, pivots, compute_indicators(candles), close_ts)
 
     def closed_count(self, t: int) -> int:

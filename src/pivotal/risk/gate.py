@@ -28,6 +28,8 @@ DENY_OUTSIDE_WINDOW = Decision(False, "outside the trade window")
 
 @runtime_checkable
 class RiskGate(Protocol):
+    """An engine calls ``on_bar_close`` on every bar unless the gate has ``watches_bars = False`` (a speed hint)."""
+
     def check(self, order: Order, bar: Bar, has_position: bool, entry_pending: bool) -> Decision:
         """Judge one order decided at the close of ``bar`` (its symbol's state: position open, entry already queued)."""
         ...

@@ -42,7 +42,7 @@ class PivotUpdate:
 def compute_pivots(bars: Candles, params: PivotParams) -> tuple[PivotSet, list[PivotEvent]]:
     """Every pivot of every level over ``bars`` and its events; without a known timeframe confirmation times are None."""
     try:
-        pivots = wms_batch(bars.high, bars.low, bars.open, bars.close, params)
+        pivots = wms_batch(high=bars.high, low=bars.low, open=bars.open, close=bars.close, params=params)
     except ValueError as exc:
         raise UserInputError(f"invalid bars: {exc}") from None
     tf_ms = TIMEFRAMES.get(bars.timeframe)

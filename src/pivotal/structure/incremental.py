@@ -305,7 +305,7 @@ def _row_event(level: int, kind: Kind, row: list) -> PivotEvent:
 
 
 def run_incremental(
-    high: object, low: object, open: object | None = None, close: object | None = None, params: PivotParams = PivotParams()
+    *, open: object | None = None, high: object, low: object, close: object | None = None, params: PivotParams = PivotParams()
 ) -> PivotSet:
     """Stream every bar through a fresh detector and collect the events as a PivotSet (equals ``wms_batch``)."""
     highs = np.asarray(high, dtype=np.float64).tolist()

@@ -64,15 +64,18 @@ def validate_bars(high: np.ndarray, low: np.ndarray, open: np.ndarray | None = N
 
 
 def wms_batch(
+    *,
+    open: object | None = None,
     high: object,
     low: object,
-    open: object | None = None,
     close: object | None = None,
     params: PivotParams = PivotParams(),
 ) -> PivotSet:
     """All pivots of ``params.levels`` levels: ``result.highs[l-1]`` / ``result.lows[l-1]`` hold level l.
 
-    open/close only serve validation here (event order lives in ``wms_events``) and may be None.
+    open/close only serve validation here (event order lives in ``wms_events``) and may be None. The arguments are
+    keyword-only, in the OHLC order of ``WilliamsMarketStructure.on_bar``: four same-shaped price arrays passed by
+    position would be swapped silently.
     """
     hi = _price_array(high, "high")
     lo = _price_array(low, "low", hi.shape[0])

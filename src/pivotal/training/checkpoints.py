@@ -3,11 +3,14 @@
 Layout under ``root`` (default ``<data_dir>/models``)::
 
     <name>/<id>.pt     weights + config (``Model.save``)
-    <name>/<id>.json   metadata: model, config, data span, metric, git commit, time
+    index.json         metadata of every checkpoint: model, config, data span, metric, git commit, time, weights
+                       path, data hash — versioned, behind ``pivotal.data.state.checkpoints.CheckpointIndex``
 
-Each file is written to a temporary name in the same folder and renamed into place (``os.replace`` is atomic on
-POSIX), weights first and metadata last: a checkpoint exists once its ``.json`` does, so a crash mid-save leaves
-no half checkpoint visible (only a ``.tmp`` file that the next save of that model sweeps away).
+Weights are written to a temporary name in the same folder and renamed into place (``os.replace`` is atomic on
+POSIX), then the index the same way: a checkpoint exists once the index lists it, so a crash mid-save leaves no half
+checkpoint visible (only a ``.tmp`` file, or weights the index does not list, that the next save of that model
+sweeps away). Saves and deletes hold the index's writer lock. Roots of earlier releases (one ``<id>.json`` per
+checkpoint) are migrated to the index when first opened.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pivotal.data.state.checkpoints import CheckpointIndex, LockedIndex
 from pivotal.models.protocol import Model, config_to_dict
 
 DEFAULT_KEEP = 5
@@ -42,6 +46,8 @@ class CheckpointInfo:
     commit: str | None
     created: str
     extra: dict[str, Any] = field(default_factory=dict)
+    path: str = ""  # weights, relative to the checkpoint root
+    data_hash: str | None = None  # SHA-256 of the training data, where the caller recorded one
 
     def rank_key(self) -> float:
         """Smaller is better for sorting."""
@@ -76,6 +82,7 @@ class CheckpointManager:
             raise ValueError(f"keep must be >= 1 (got {keep})")
         self.root = Path(root)
         self.keep = keep
+        self.index = CheckpointIndex(self.root)
 
     # --- writing ------------------------------------------------------------------------------------
     def save(
@@ -86,13 +93,32 @@ class CheckpointManager:
         higher_is_better: bool,
         data_span: dict[str, Any],
         extra: dict[str, Any] | None = None,
+        data_hash: str | None = None,
     ) -> CheckpointInfo:
         """Store ``model`` and drop the worst checkpoints beyond ``keep`` (possibly the new one itself)."""
         _check_name(model.name)
         folder = self.root / model.name
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        with self.index.locked() as index:
+            listed = {e["path"] for e in index.entries_unlocked(model.name)}
+            for stale in [*folder.glob(".*.tmp"), *(p for p in folder.glob("*.pt") if f"{model.name}/{p.name}" not in listed)]:
+                stale.unlink(missing_ok=True)
+            info = self._write(model, metric_name, metric, higher_is_better, data_span, extra, data_hash)
+            index.add(asdict(info))
+            self._rotate(index, model.name)
+        return info
+
+    def _write(
+        self,
+        model: Model,
+        metric_name: str,
+        metric: float,
+        higher_is_better: bool,
+        data_span: dict[str, Any],
+        extra: dict[str, Any] | None,
+        data_hash: str | None,
+    ) -> CheckpointInfo:
+        folder = self.root / model.name
         now = datetime.now(UTC)
         ckpt_id = f"{now:%Y%m%dT%H%M%S%f}"
         info = CheckpointInfo(
@@ -107,38 +133,32 @@ class CheckpointManager:
             commit=git_commit(),
             created=now.isoformat(),
             extra=dict(extra or {}),
+            path=f"{model.name}/{ckpt_id}.pt",
+            data_hash=data_hash,
         )
         _atomic_write_bytes(folder / f"{ckpt_id}.pt", model.save)
-        text = json.dumps(asdict(info), indent=2, sort_keys=True, default=str)
-        _atomic_write_bytes(folder / f"{ckpt_id}.json", lambda p: p.write_text(text))
-        self._rotate(model.name)
         return info
 
-    def _rotate(self, name: str) -> None:
-        for info in self.list(name)[self.keep :]:
-            self._remove(info)
+    def _rotate(self, index: LockedIndex, name: str) -> None:
+        self._remove(index, _ranked(_infos(index.entries_unlocked(name)))[self.keep :])
 
-    def _remove(self, info: CheckpointInfo) -> None:
-        folder = self.root / info.name
-        (folder / f"{info.id}.json").unlink(missing_ok=True)  # metadata first: never a listed checkpoint without weights
-        (folder / f"{info.id}.pt").unlink(missing_ok=True)
+    def _remove(self, index: LockedIndex, infos: builtins.list[CheckpointInfo]) -> None:
+        index.remove((info.name, info.id) for info in infos)  # the index first: never a listed checkpoint without weights
+        for info in infos:
+            self.weights_path(info).unlink(missing_ok=True)
 
     # --- reading ------------------------------------------------------------------------------------
     def names(self) -> list[str]:
-        if not self.root.exists():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and any(p.glob("*.json")))
+        return self.index.names()
 
     def list(self, name: str | None = None) -> list[CheckpointInfo]:
         """Checkpoints of ``name`` best first (all models, grouped by name, when ``name`` is None)."""
         if name is None:
             return [info for n in self.names() for info in self.list(n)]
-        folder = self.root / name
-        infos = [CheckpointInfo(**json.loads(p.read_text())) for p in folder.glob("*.json")] if folder.exists() else []
-        return sorted(infos, key=lambda i: (i.rank_key(), i.id))
+        return _ranked(_infos(self.index.entries(name)))
 
     def weights_path(self, info: CheckpointInfo) -> Path:
-        return self.root / info.name / f"{info.id}.pt"
+        return self.root / (info.path or f"{info.name}/{info.id}.pt")
 
     def best(self, name: str) -> CheckpointInfo | None:
         infos = self.list(name)
@@ -173,9 +193,19 @@ class CheckpointManager:
         targets = [self.resolve(ref)] if ckpt_id else self.list(name)
         if not targets:
             raise KeyError(f"no checkpoints for model {name!r} under {self.root}")
-        for info in targets:
-            self._remove(info)
+        with self.index.locked() as index:
+            self._remove(index, targets)
         folder = self.root / name
         if not ckpt_id and folder.exists():
             shutil.rmtree(folder)
         return targets
+
+
+def _infos(entries: builtins.list[dict[str, Any]]) -> builtins.list[CheckpointInfo]:
+    known = set(CheckpointInfo.__dataclass_fields__)
+    return [CheckpointInfo(**{k: v for k, v in e.items() if k in known}) for e in entries]
+
+
+def _ranked(infos: builtins.list[CheckpointInfo]) -> builtins.list[CheckpointInfo]:
+    """Best first; ties by id (older first)."""
+    return sorted(infos, key=lambda i: (i.rank_key(), i.id))

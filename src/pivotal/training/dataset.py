@@ -8,6 +8,11 @@ Its targets come from ``training.labels.LabelSet`` and carry ``known_at`` (the b
 exists); the trainer masks every target not yet known at its own clock (``SampleSet.known_by``) — that is how purging
 is done exactly.
 
+A sample also carries ``next_open``, the open of bar t+1: the price at which a decision made at t's close fills
+(``pivotal.execution``: next-open fills). It exists only to settle that fill when a policy is evaluated or trained
+against the execution model (``SampleSet.execution_open``); it is never part of the model input (``SampleSet.batch``
+serves windows, context and targets only).
+
 Encoded windows are cached as float16 (halves memory; the encoding is bounded to [-10, 10]).
 """
 
@@ -48,6 +53,7 @@ class SampleSet:
     index: np.ndarray  # int64 [N]   base bar t
     time: np.ndarray  # int64 [N]   as-of time (close of bar t), epoch ms
     close: np.ndarray  # float64 [N] close of bar t
+    next_open: np.ndarray  # float64 [N] open of bar t+1 (fill price of a decision at t; NaN at the series' last bar)
     windows: np.ndarray  # float16 [N, W, T, C]
     context: np.ndarray  # float32 [N, K]
     kind: np.ndarray  # int64 [N, levels]
@@ -80,6 +86,17 @@ class SampleSet:
             action=np.where(action_ok, self.action, -1),
         )
 
+    def execution_open(self) -> np.ndarray:
+        """Opens aligned with ``close`` for the execution model stepping through these samples as bars: bar k opens at
+        ``next_open[k-1]``, where the decision at sample k-1 fills (with gaps between samples, bar k spans the bars from
+        index[k-1] + 1 to index[k]). Bar 0's open settles no fill (nothing is pending before the first decision) and is
+        its close. Raises when a fill price is missing (a sample at the series' last bar that is not the last here)."""
+        fills = self.next_open[:-1]
+        if not np.all(np.isfinite(fills)):
+            bad = int(self.index[np.flatnonzero(~np.isfinite(fills))[0]])
+            raise ValueError(f"sample at bar {bad} has no next open to fill at; only the last sample may lack one")
+        return np.r_[self.close[:1], fills].astype(np.float64)
+
     def batch(self, rows: np.ndarray) -> Batch:
         return {
             "windows": torch.from_numpy(self.windows[rows].astype(np.float32)),
@@ -102,6 +119,13 @@ def _last_pivot_kind(prepared: PreparedSeries, t: np.ndarray, levels: int) -> np
         l_idx = np.where(l_n > 0, lows.index[np.maximum(l_n - 1, 0)] if len(lows) else -1, -1)
         out[:, level - 1] = np.where((h_idx < 0) & (l_idx < 0), -1, np.where(h_idx >= l_idx, 0, 1))
     return out
+
+
+def next_open_of(open_: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``open_[t + 1]`` for every t in ``index`` (NaN where bar t is the last): the fill price of a decision at t."""
+    nxt = index + 1
+    has = nxt < len(open_)
+    return np.where(has, np.asarray(open_, np.float64)[np.minimum(nxt, len(open_) - 1)], np.nan)
 
 
 def build_samples(
@@ -157,6 +181,7 @@ def build_samples(
         index=index,
         time=times.astype(np.int64),
         close=base.candles.close[index].astype(np.float64),
+        next_open=next_open_of(base.candles.open, index),
         windows=windows,
         context=context,
         kind=kind,

@@ -12,7 +12,8 @@ samples; ``block=1`` is the plain bootstrap). ``delta`` rows give model − base
 two-sided bootstrap p-value of "no difference" (``Estimate.p_value``: the smallest level at which the equal-tailed
 percentile interval excludes 0). Many such comparisons are read together, so the report corrects them for
 multiplicity (Holm, ``training.report``) before calling anything better or worse.
-Trading policies (DQN) are compared with buy-and-hold and flat on per-step log returns after fees and slippage.
+Trading policies (DQN) are compared with buy-and-hold and flat on per-step log returns after fees and slippage,
+executed by the execution model (decision at close t, fill at the next open).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pivotal.core.stats import sharpe as core_sharpe
+from pivotal.core.stats import sharpe
 from pivotal.core.vocabulary import ACTION_BUY, ACTION_HOLD, ACTION_SELL
 from pivotal.models.dqn import POSITIONS
 from pivotal.training.dataset import SampleSet
@@ -234,24 +235,34 @@ def evaluate_supervised(
 # ------------------------------------------------------------------------------------ trading policies
 
 
-def step_returns(
-    positions: np.ndarray, close: np.ndarray, fee: float, slippage: float, open_: np.ndarray | None = None
-) -> np.ndarray:
+def step_returns(positions: np.ndarray, close: np.ndarray, fee: float, slippage: float, open_: np.ndarray) -> np.ndarray:
     """Per-step log return of the position targets ``positions[t]`` executed by the engine's rules
-    (``pivotal.execution.positions``): decided at close t, filled at ``open[t+1]`` with slippage and fees per side,
+    (``pivotal.execution.positions``): decided at close t, filled at ``open_[t+1]`` with slippage and fees per side,
     marked at close t+1; a position held at the end exits at the last close. Starts flat; length ``len(close) - 1``.
-    Without ``open_`` the next open is taken to be the decision close (gapless markets)."""
+    ``open_`` (aligned with ``close``; for samples ``SampleSet.execution_open()``) is required: a fill at the decision
+    close would hide every overnight gap and weekend move."""
     from pivotal.execution.positions import target_position_run  # lazy: the engine loads numba
 
+    opens = checked_open(open_, close)
     if len(close) < 2:
         return np.zeros(0)
-    return target_position_run(positions, np.asarray(close, np.float64), fee, slippage, open_)[0]
+    return target_position_run(positions, np.asarray(close, np.float64), fee, slippage, opens)[0]
 
 
-def sharpe(returns: np.ndarray) -> float:
-    """Thin alias kept while ``evaluate_policy`` calls it: ``pivotal.core.stats.sharpe`` scaled to the evaluated span
-    (per-period Sharpe × √n; ddof 1; NaN when undefined, which the bootstrap skips)."""
-    return core_sharpe(returns, periods=float(len(returns)))
+def checked_open(open_: np.ndarray | None, close: np.ndarray) -> np.ndarray:
+    """``open_`` as float64, refused (``ValueError``) when missing, misaligned with ``close`` or not finite where a fill
+    settles (bars 1..n-1): no path falls back to filling at the decision close."""
+    if open_ is None:
+        raise ValueError(
+            "bar opens are required: a decision at close t fills at open[t+1] (pass open_=..., for samples "
+            "SampleSet.execution_open())"
+        )
+    opens = np.asarray(open_, np.float64)
+    if opens.shape != np.shape(close):
+        raise ValueError(f"open_ has shape {opens.shape} and close {np.shape(close)}: pass one open per close")
+    if not np.all(np.isfinite(opens[1:])):
+        raise ValueError(f"open_ has a missing fill price at bar {int(np.flatnonzero(~np.isfinite(opens[1:]))[0]) + 1}")
+    return opens
 
 
 def evaluate_policy(
@@ -262,26 +273,39 @@ def evaluate_policy(
     n_boot: int = 500,
     block: int = 24,
     seed: int = 0,
-    open_: np.ndarray | None = None,
+    *,
+    open_: np.ndarray,
+    periods: float = 1.0,
 ) -> tuple[list[Row], dict[str, np.ndarray]]:
-    """Total log return and Sharpe (per-period × √n) of the policy vs buy-and-hold and flat, all after costs, each
-    executed like the engine (:func:`step_returns`: next-open fills, fees and slippage per side, EOD exit).
+    """Total log return and Sharpe of the policy vs buy-and-hold and flat, all after costs, each executed like the
+    engine (:func:`step_returns`: next-open fills at ``open_``, fees and slippage per side, EOD exit).
+
+    Sharpe is ``pivotal.core.stats.sharpe`` of the per-step log returns (ddof 1, NaN when undefined, which the
+    bootstrap skips), annualised with ``periods`` steps per year: ``core.stats.periods_per_year`` of one step (the
+    base timeframe × the sample stride) where the timeframe is known, else 1.0 (per-step Sharpe, not annualised).
 
     Returns the rows and the per-step return series (for equity plots).
     """
+    opens = checked_open(open_, close)
     series = {
-        "model": step_returns(POSITIONS[np.asarray(actions, np.int64)], close, fee, slippage, open_),
-        "buy_and_hold": step_returns(np.ones(len(close)), close, fee, slippage, open_),
+        "model": step_returns(POSITIONS[np.asarray(actions, np.int64)], close, fee, slippage, opens),
+        "buy_and_hold": step_returns(np.ones(len(close)), close, fee, slippage, opens),
         "flat": np.zeros(max(len(close) - 1, 0)),
     }
+
+    def total(r: np.ndarray) -> Callable[[np.ndarray], float]:
+        return lambda i: float(np.sum(r[i]))
+
+    def ratio(r: np.ndarray) -> Callable[[np.ndarray], float]:
+        return lambda i: sharpe(r[i], periods)
+
+    def excess(m: np.ndarray, r: np.ndarray) -> Callable[[np.ndarray], float]:
+        return lambda i: float(np.sum(m[i]) - np.sum(r[i]))
+
     rows: list[Row] = []
     for est, r in series.items():
-        rows.append(
-            Row(
-                "policy", "total_log_return", est, bootstrap(lambda i, r=r: float(np.sum(r[i])), len(r), n_boot, block, seed=seed)
-            )
-        )
-        rows.append(Row("policy", "sharpe", est, bootstrap(lambda i, r=r: sharpe(r[i]), len(r), n_boot, block, seed=seed)))
+        rows.append(Row("policy", "total_log_return", est, bootstrap(total(r), len(r), n_boot, block, seed=seed)))
+        rows.append(Row("policy", "sharpe", est, bootstrap(ratio(r), len(r), n_boot, block, seed=seed)))
     positions = POSITIONS[np.asarray(actions, np.int64)][: max(len(close) - 1, 0)]
     changes = float(np.count_nonzero(np.diff(np.r_[0.0, positions])))
     exposure = float(np.mean(positions != 0)) if len(positions) else float("nan")
@@ -290,7 +314,6 @@ def evaluate_policy(
     rows.append(Row("policy", "time_in_market", "model", Estimate(exposure, exposure, exposure, n)))
     m = series["model"]
     for est in ("buy_and_hold", "flat"):
-        r = series[est]
-        delta = bootstrap(lambda i, r=r: float(np.sum(m[i]) - np.sum(r[i])), len(m), n_boot, block, seed=seed)
+        delta = bootstrap(excess(m, series[est]), len(m), n_boot, block, seed=seed)
         rows.append(Row("policy", "total_log_return", f"delta vs {est}", delta))
     return rows, series

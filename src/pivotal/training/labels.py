@@ -94,7 +94,7 @@ def build_labels(
     if cost < 0:
         raise ValueError(f"cost must be >= 0 (a log return such as 0.002), got {cost}")
     if pivots is None:
-        pivots = wms_batch(candles.high, candles.low, candles.open, candles.close, params)
+        pivots = wms_batch(high=candles.high, low=candles.low, open=candles.open, close=candles.close, params=params)
     levels = len(pivots.highs)
     if not 1 <= action_level <= levels:
         raise ValueError(f"action_level {action_level} outside computed pivot levels 1..{levels}")

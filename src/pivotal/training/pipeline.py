@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from pivotal.core.stats import periods_per_year
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.candles import Candles
 from pivotal.data.loaders import load_candles
 from pivotal.data.store import MarketStore
@@ -261,14 +263,30 @@ def _dqn_fold(
     config = DQNConfig(state_dim=state_dim_for(cnn), fee=spec.fee, slippage=spec.slippage)
     agent = DQNAgent(config, cnn, name=spec.model_name, seed=spec.seed)
     rl = RLConfig(episodes=spec.episodes, seed=spec.seed, log_dir=log_dir, progress=spec.progress)
-    train_dqn(agent, base_states(cnn, train), train.close, rl)
-    val_actions = run_policy(agent, base_states(cnn, val))
-    val_rows, _ = evaluate_policy(val_actions, val.close, spec.fee, spec.slippage, n_boot=50, seed=spec.seed)
+    train_dqn(agent, base_states(cnn, train), train.close, rl, train.execution_open())
+    val_rows, _ = evaluate_samples_policy(spec, run_policy(agent, base_states(cnn, val)), val, n_boot=50)
     val_metric = next(r.estimate.value for r in val_rows if r.metric == "total_log_return" and r.estimator == "model")
-    rows, series = evaluate_policy(
-        run_policy(agent, base_states(cnn, test)), test.close, spec.fee, spec.slippage, spec.n_boot, seed=spec.seed
-    )
+    rows, series = evaluate_samples_policy(spec, run_policy(agent, base_states(cnn, test)), test, spec.n_boot)
     return agent, rows, series, val_metric
+
+
+def evaluate_samples_policy(
+    spec: RunSpec, actions: np.ndarray, samples: SampleSet, n_boot: int
+) -> tuple[list[Row], dict[str, np.ndarray]]:
+    """``evaluate_policy`` of one action per sample, executed like the engine: the decision at sample t's close fills
+    at ``samples.next_open[t]`` (the open of bar t+1), marked at the next sample's close; Sharpe annualised with
+    ``periods_per_year`` of one step (base timeframe × stride)."""
+    periods = periods_per_year(timeframe_ms(spec.timeframes[0]) * spec.stride)
+    return evaluate_policy(
+        actions,
+        samples.close,
+        spec.fee,
+        spec.slippage,
+        n_boot=n_boot,
+        seed=spec.seed,
+        open_=samples.execution_open(),
+        periods=periods,
+    )
 
 
 def finish(result: RunResult, spec: RunSpec, checkpoints: CheckpointManager, report_dir: Path | None) -> RunResult:
@@ -280,7 +298,8 @@ def finish(result: RunResult, spec: RunSpec, checkpoints: CheckpointManager, rep
             "data": f"{spec.exchange} {spec.symbol} {','.join(spec.timeframes)}, {result.data_span['samples']} samples",
             "walk-forward": f"train {spec.walk_forward.train_ms // DAY_MS} d, gap {spec.walk_forward.gap_ms // DAY_MS} d, "
             f"test {spec.walk_forward.test_ms // DAY_MS} d; last {len(result.folds)} folds",
-            "costs": f"fee {spec.fee}, slippage {spec.slippage} per unit of position change"
+            "costs": f"fee {spec.fee}, slippage {spec.slippage} per side; a decision at a sample's close fills at the next "
+            "bar's open (execution model); Sharpe annualised (365-day year)"
             if spec.model_type == "dqn"
             else "n/a",
             "checkpoint metric": f"{result.metric_name} = {result.metric:.4f}",

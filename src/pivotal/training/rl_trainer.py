@@ -10,7 +10,8 @@ net return is the log change of the portfolio's mark-to-market equity from close
 (the last step also pays the EOD exit at the final close), so the steps of a trade add up to ``ln(1 + net_return)``
 of the engine's trade. The reward is r_t / σ_t, σ_t the standard deviation of the last ``vol_window`` per-step log
 returns known at t (floored), i.e. a risk-adjusted return after costs. Nothing after t enters the state or the choice
-at t. Without ``open`` prices the next open is taken to be the decision close (gapless markets).
+at t. The opens are required (for samples: ``SampleSet.execution_open()``, built from each sample's ``next_open``);
+they settle fills only and never enter the state.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pivotal.execution.positions import TargetPositions, decision_candles
 from pivotal.models.dqn import POSITIONS, DQNAgent, ReplayBuffer, epsilon_at, market_state, with_position
 from pivotal.models.supervised import SupervisedModel
 from pivotal.training.dataset import SampleSet
+from pivotal.training.evaluation import checked_open
 from pivotal.training.trainer import seed_everything
 
 VOL_FLOOR = 1e-4
@@ -79,12 +81,12 @@ class BarEnvironment:
         fee: float,
         slippage: float,
         vol_window: int,
-        open_: np.ndarray | None = None,
+        open_: np.ndarray,
     ) -> None:
         if len(states) != len(close) or len(close) < 2:
             raise ValueError(f"environment needs >= 2 aligned states/closes (got {len(states)} states, {len(close)} closes)")
         self.states, self.close = states, close
-        self.candles = decision_candles(close, open_)
+        self.candles = decision_candles(close, checked_open(open_, close))
         self.config = BacktestConfig(fee_rate=fee, slippage=slippage)
         self.vol = trailing_volatility(close, vol_window)
         self.reset()
@@ -120,11 +122,12 @@ class BarEnvironment:
 
 
 def train_dqn(
-    agent: DQNAgent, states: np.ndarray, close: np.ndarray, config: RLConfig, open_: np.ndarray | None = None
+    agent: DQNAgent, states: np.ndarray, close: np.ndarray, config: RLConfig, open_: np.ndarray
 ) -> list[dict[str, float]]:
     """Episodes over the training span; returns per-episode metrics (reward sum, net log return, loss).
 
-    ``open_``: each sample bar's open (the next sample's open is the fill price); without it see ``BarEnvironment``."""
+    ``open_``: each sample bar's open, aligned with ``close`` (``open_[t+1]`` fills the decision at t; for samples
+    ``SampleSet.execution_open()``); required, see ``BarEnvironment``."""
     rng = seed_everything(config.seed)
     cfg = agent.config
     env = BarEnvironment(states, close, cfg.fee, cfg.slippage, config.vol_window, open_)

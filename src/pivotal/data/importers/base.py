@@ -317,8 +317,9 @@ def _shown(column: pa.ChunkedArray | pa.Array, i: int) -> object:
     """Value ``i`` as the file holds it: an ISO time where Python can represent it, else the raw integer."""
     try:
         value = column[i].as_py()
-    except (OverflowError, ValueError):  # outside datetime's years 1..9999
-        return column[i].cast(pa.int64()).as_py()
+    except (OverflowError, ValueError):  # outside datetime's years 1..9999: show the stored integer
+        storage = pa.int32() if pa.types.is_date32(column.type) else pa.int64()
+        return column[i].cast(storage).as_py()
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 

@@ -53,11 +53,6 @@ class JobRecords:
         rows = self.store.query(f"SELECT {_COLUMN_LIST} FROM {TABLE} WHERE id = ?", (job_id,))
         return dict(zip(COLUMNS, rows[0], strict=True)) if rows else None
 
-    def list(self) -> list[dict[str, Any]]:
-        """Every job, oldest first."""
-        rows = self.store.query(f"SELECT {_COLUMN_LIST} FROM {TABLE} ORDER BY created_at, id")
-        return [dict(zip(COLUMNS, r, strict=True)) for r in rows]
-
     def ids(self) -> list[str]:
         return [str(r[0]) for r in self.store.query(f"SELECT id FROM {TABLE} ORDER BY created_at, id")]
 
@@ -81,3 +76,8 @@ class JobRecords:
             f"UPDATE {TABLE} SET status = ?, finished_at = ?, updated_at = ?, error = ? WHERE id = ?",
             ("FAILED" if error else "COMPLETED", now_ms, now_ms, error, job_id),
         )
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every job, oldest first."""
+        rows = self.store.query(f"SELECT {_COLUMN_LIST} FROM {TABLE} ORDER BY created_at, id")
+        return [dict(zip(COLUMNS, r, strict=True)) for r in rows]

@@ -187,7 +187,9 @@ def prepare_market(
         raise ValueError(f"series of {n:,} bars: the LS3 sweep indexes bars with int32; split it into parts below 2**31 bars")
     times = np.arange(n, dtype=np.int64) if ts is None else np.ascontiguousarray(ts, dtype=np.int64)
     if pivots is None:
-        pivots = wms_batch(h, lo, o, c, PivotParams(k=constants.pivot_k, levels=1, tie="first", skip_inside=False))
+        pivots = wms_batch(
+            high=h, low=lo, open=o, close=c, params=PivotParams(k=constants.pivot_k, levels=1, tie="first", skip_inside=False)
+        )
     sup, res = pivots.lows[0], pivots.highs[0]
     lvl_index = np.concatenate((sup.index, res.index)).astype(np.int64)
     lvl_conf = np.concatenate((sup.confirmed_at, res.confirmed_at)).astype(np.int64)
