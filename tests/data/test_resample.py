@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pivotal.data.candles import Candles
 from pivotal.data.resample import candles_from_trades, resample
 from pivotal.data.trades import Trades
-from tests.conftest import shared_data_dir
 
 M = 60_000
 H = 3_600_000
@@ -85,15 +84,17 @@ def test_real_1d_to_1w_weeks_open_on_monday(shared_data: Path) -> None:
     assert complete[1:-1].all()
 
 
-_REAL_SLICE = Candles.from_frame(
-    pd.read_parquet(shared_data_dir() / "binance/BTCUSDT-1m-2024.parquet").iloc[:600], "binance", "BTC/USDT", "1m"
-)
+@pytest.fixture(scope="module")
+def real_slice(shared_data: Path) -> Candles:
+    return Candles.from_frame(
+        pd.read_parquet(shared_data / "binance/BTCUSDT-1m-2024.parquet").iloc[:600], "binance", "BTC/USDT", "1m"
+    )
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.integers(0, 599), unique=True, max_size=40))
-def test_removing_bars_never_changes_complete_buckets(dropped: list[int]) -> None:
-    minute = _REAL_SLICE
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dropped=st.lists(st.integers(0, 599), unique=True, max_size=40))
+def test_removing_bars_never_changes_complete_buckets(real_slice: Candles, dropped: list[int]) -> None:
+    minute = real_slice
     keep = np.ones(len(minute), bool)
     keep[dropped] = False
     holed = Candles(*(getattr(minute, f)[keep] for f in ("ts", "open", "high", "low", "close", "volume")), "b", "X", "1m")

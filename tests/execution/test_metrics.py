@@ -60,8 +60,8 @@ def test_bar_stats_annualise_for_the_timeframe() -> None:
     assert hourly["sharpe_annual"] == pytest.approx(daily["sharpe_annual"] * math.sqrt(24))
     downside = math.sqrt(np.mean(np.minimum(rets, 0) ** 2))
     assert daily["sortino_annual"] == pytest.approx(rets.mean() / downside * math.sqrt(365))
-    assert daily["max_drawdown_bars"] == pytest.approx(1 - equity[4] / equity[2])
-    assert daily["calmar"] == pytest.approx(daily["cagr"] / daily["max_drawdown_bars"])
+    assert daily["max_drawdown_mtm"] == pytest.approx(1 - equity[4] / equity[2])
+    assert daily["calmar"] == pytest.approx(daily["cagr"] / daily["max_drawdown_mtm"])
     assert bar_stats(equity, np.array([1, 0, 0, 1, 0, 0], bool), 86_400_000)["exposure"] == pytest.approx(1 / 3)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.exc
 from optuna.storages import RDBStorage
 
 from pivotal.optimize.random_search import sample_indices
@@ -26,6 +27,8 @@ def completed(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
             deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
         )
     except KeyError:  # the subprocess has not created the study yet
+        return []
+    except sqlalchemy.exc.DBAPIError:  # both processes created the storage's tables at once; the worker's attempt wins
         return []
 
 

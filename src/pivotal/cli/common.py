@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -15,8 +18,52 @@ if TYPE_CHECKING:
 console = Console()
 err_console = Console(stderr=True)
 
+# Every picture and report a command writes goes under ./pivotal-out/<command>/ unless --out names another folder
+# (documented in the README; /pivotal-out/ is git-ignored).
+OUT_ROOT = Path("pivotal-out")
+
+
+class StoreBackend(StrEnum):
+    """The market store backends (``pivotal.data.backends``); an enum so `--help` lists them."""
+
+    duckdb = "duckdb"
+    postgres = "postgres"
+
+
 DataDirOption = typer.Option(None, "--data-dir", help="Data directory (default: PIVOTAL_DATA_DIR or ~/.local/share/pivotal).")
-StoreOption = typer.Option(None, "--store", help="Store backend: duckdb (default) or postgres.")
+def _check_store(value: str | None) -> str | None:
+    """A usage error naming the choices, before any settings are read (``--store mysql``)."""
+    if value is not None and value not in StoreBackend.__members__:
+        raise typer.BadParameter(f"{value!r} is not a store backend; choose one of: {', '.join(StoreBackend)}")
+    return value
+
+
+StoreOption = typer.Option(
+    None,
+    "--store",
+    metavar="[duckdb|postgres]",
+    help="Store backend: duckdb or postgres (default: PIVOTAL_STORE, else duckdb).",
+    callback=_check_store,
+)
+JsonOption = typer.Option(False, "--json", help="Print JSON (indented on a terminal, one line when piped).")
+
+
+def out_dir(command: str, out: Path | None) -> Path:
+    """The folder a command writes into: ``--out`` or ``./pivotal-out/<command>``; created."""
+    folder = out if out is not None else OUT_ROOT / command
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"cannot create output folder {folder}: {exc.strerror}; pass --out to write elsewhere") from None
+    if not folder.is_dir():
+        raise fail(f"--out {folder}: not a folder")
+    return folder
+
+
+def emit_json(value: Any) -> None:
+    """JSON on stdout: indented for a person at a terminal, one line for a pipe (jq, a file, another program)."""
+    pretty = sys.stdout.isatty()
+    typer.echo(json.dumps(value, indent=2 if pretty else None, sort_keys=False, default=str, allow_nan=False))
 
 
 def settings_from(data_dir: Path | None = None, store: str | None = None) -> Settings:
@@ -45,3 +92,39 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a clear error and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code)
+
+
+def one_line_error(exc: BaseException) -> str | None:
+    """The one-line message for an error a user can cause or fix (None: a bug, keep the traceback).
+
+    ``PivotalError`` carries its message; settings that fail validation (``PIVOTAL_STORE=mysql``) and a PostgreSQL
+    connection lost mid-command are phrased here, without importing pydantic or psycopg at start-up."""
+    from pivotal.core.errors import PivotalError
+
+    if isinstance(exc, PivotalError):
+        return str(exc)
+    kind = f"{type(exc).__module__}.{type(exc).__name__}"
+    if kind.startswith("pydantic") and hasattr(exc, "errors"):
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first.get("loc", ())) or "?"
+        return (
+            f"invalid setting {name}={first.get('input')!r}: {first.get('msg')}; fix: correct PIVOTAL_{name.upper()}, "
+            "the option, or the config file"
+        )
+    if kind.startswith("psycopg") and type(exc).__name__ == "OperationalError":
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"lost the PostgreSQL connection: {reason}; fix: check the server, then run the command again"
+    return None
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """The top-level command group: every error a user can act on ends as one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            message = one_line_error(exc)
+            if message is None:
+                raise
+            raise fail(message) from None

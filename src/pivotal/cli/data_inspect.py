@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
-from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
+from pivotal.cli.common import DataDirOption, JsonOption, StoreOption, console, emit_json, fail, parse_time, settings_from
+
+if TYPE_CHECKING:
+    from pivotal.data.store import Holding, SeriesInfo
 
 
 def register(app: typer.Typer) -> None:
@@ -16,6 +22,8 @@ def register(app: typer.Typer) -> None:
     app.command("info")(info)
     app.command("gaps")(gaps)
     app.command("export")(export)
+    app.command("delete")(delete)
+    app.command("verify")(verify)
 
 
 def _utc(ms: int) -> str:
@@ -29,27 +37,79 @@ def _duration(ms: int) -> str:
     return f"{days}d {hours:02d}:{minutes:02d}:{seconds:02d}"
 
 
-def info(data_dir: Path | None = DataDirOption, store: str | None = StoreOption) -> None:
-    """Coverage of every stored candle series: first/last bar (UTC open times), rows, gaps, missing bars."""
-    from pivotal.services.data import series as stored_series  # pandas/pyarrow: not at --help time
+def _when(ms: int, timeframe: str = "") -> str:
+    """UTC open time; minutes suffice for every timeframe but 1s (keeps the tables within 80 columns)."""
+    return _utc(ms) if timeframe == "1s" else _utc(ms)[:16]
 
-    series = stored_series(settings_from(data_dir, store))
-    if not series:
+
+def _compact_table(*columns: str, title: str) -> Table:
+    """No outer border, one space between columns: the info tables fit 80 columns."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), title_justify="left")
+    for name in columns:
+        table.add_column(name, justify="right" if name in _NUMERIC else "left", no_wrap=True)
+    return table
+
+
+_NUMERIC = ("rows", "gaps", "missing", "count")
+
+
+def info(
+    as_json: bool = JsonOption,
+    data_dir: Path | None = DataDirOption,
+    store: str | None = StoreOption,
+) -> None:
+    """What the store holds: candle coverage (first/last bar in UTC, rows, gaps, missing bars) per series, then trades,
+    depth snapshots and depth updates per market."""
+    from pivotal.services.data import holdings  # pandas/pyarrow: not at --help time
+
+    series, others = holdings(settings_from(data_dir, store))
+    if as_json:
+        emit_json(_info_document(series, others))
+        return
+    if not series and not others:
         console.print("The store holds no candles yet; add some with `pivotal data import PATH` or `pivotal data download`.")
         return
-    table = Table("exchange", "symbol", "timeframe", "first (UTC)", "last (UTC)", "rows", "gaps", "missing bars", title="Candles")
-    for s in series:
-        table.add_row(
-            s.exchange,
-            s.symbol,
-            s.timeframe,
-            _utc(s.first_ts),
-            _utc(s.last_ts),
-            f"{s.rows:,}",
-            str(s.gaps),
-            f"{s.missing_bars:,}",
+    for exchange in sorted({s.exchange for s in series}):
+        table = _compact_table(
+            "symbol", "tf", "first (UTC)", "last (UTC)", "rows", "gaps", "missing", title=f"Candles · {exchange}"
         )
-    console.print(table)
+        for s in (s for s in series if s.exchange == exchange):
+            first, last = _when(s.first_ts, s.timeframe), _when(s.last_ts, s.timeframe)
+            table.add_row(s.symbol, s.timeframe, first, last, f"{s.rows:,}", str(s.gaps), f"{s.missing_bars:,}")
+        console.print(table)
+    for exchange in sorted({h.exchange for h in others}):
+        table = _compact_table(
+            "kind", "symbol", "first (UTC)", "last (UTC)", "count", title=f"Trades and order book · {exchange}"
+        )
+        for h in (h for h in others if h.exchange == exchange):
+            count = f"{h.units:,}" if h.kind == "trades" else f"{h.units:,} ({h.rows:,} rows)"
+            table.add_row(h.kind.replace("depth ", ""), h.symbol, _when(h.first), _when(h.last), count)
+        console.print(table)
+
+
+def _info_document(series: list[SeriesInfo], others: list[Holding]) -> dict[str, Any]:
+    """``data info --json``: times as epoch ms and ISO UTC, one list per kind."""
+
+    def iso(ms: int) -> str:
+        return _utc(ms).replace(" ", "T") + "Z"
+
+    doc: dict[str, Any] = {"candles": [{**asdict(s), "first": iso(s.first_ts), "last": iso(s.last_ts)} for s in series]}
+    for kind in ("trades", "depth snapshots", "depth updates"):
+        doc[kind.replace(" ", "_")] = [
+            {
+                "exchange": h.exchange,
+                "symbol": h.symbol,
+                "first_ts": h.first,
+                "last_ts": h.last,
+                "first": iso(h.first),
+                "last": iso(h.last),
+                "count": h.units,
+                "rows": h.rows,
+            }
+            for h in others
+            if h.kind == kind
+        ]
+    return doc
 
 
 def gaps(
@@ -98,3 +158,48 @@ def export(
     except PivotalError as exc:
         raise fail(str(exc)) from None
     console.print(f"Wrote {len(candles):,} bars ({_utc(int(candles.ts[0]))} → {_utc(int(candles.ts[-1]))} UTC) to {out}")
+
+
+def delete(
+    exchange: str = typer.Option(..., "--exchange", "-e", help="ccxt exchange id, e.g. binance."),
+    symbol: str = typer.Option(..., "--symbol", "-s", help="Unified symbol, e.g. BTC/USDT."),
+    timeframe: str = typer.Option(..., "--timeframe", "-t", help="Timeframe, e.g. 1h."),
+    start: str | None = typer.Option(None, "--start", help="Delete from this open time (inclusive); default: the first bar."),
+    end: str | None = typer.Option(None, "--end", help="Delete open times before this (exclusive); default: past the last."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    data_dir: Path | None = DataDirOption,
+    store: str | None = StoreOption,
+) -> None:
+    """Delete a stored candle series, or a time range of it (one transaction; asks first unless --yes)."""
+    from pivotal.services.data import bars_to_delete, delete_candles
+
+    settings = settings_from(data_dir, store)
+    lo, hi = parse_time(start), parse_time(end)
+    span = "" if lo is None and hi is None else f" from {_utc(lo) if lo is not None else 'the first bar'} to "
+    span += "" if lo is None and hi is None else (f"{_utc(hi)} (exclusive)" if hi is not None else "the last bar")
+    what = f"{exchange} {symbol} {timeframe}{span}"
+    count = bars_to_delete(settings, exchange, symbol, timeframe, lo, hi)
+    if count == 0:
+        console.print(f"Nothing to delete: no stored bars of {what}.")
+        return
+    if not yes and not typer.confirm(f"Delete {count:,} bars of {what}?"):
+        raise fail("not deleted")
+    deleted = delete_candles(settings, exchange, symbol, timeframe, lo, hi)
+    console.print(f"Deleted {deleted:,} bars of {what}.")
+
+
+def verify(data_dir: Path | None = DataDirOption, store: str | None = StoreOption) -> None:
+    """Check every stored series: sorted unique open times on the grid, sane times, OHLC consistency, volume, and
+    a gap ledger that matches the bars. Exit code 1 when anything is wrong (each problem on one line)."""
+    from pivotal.services.data import verify as verify_store
+
+    checked, problems = verify_store(settings_from(data_dir, store))
+    if not problems:
+        console.print(f"OK: {checked} series checked, no problems.")
+        return
+    for problem in problems:
+        typer.echo(str(problem))
+    raise fail(
+        f"{len(problems)} problem(s) in {checked} series; repair with `pivotal data delete` (a series or a range) and "
+        "import the data again"
+    )

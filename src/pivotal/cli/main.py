@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from pivotal.cli import backtest, configs, data, models, optimize, pivots, train
+from pivotal.cli.common import OneLineErrors
 
 app = typer.Typer(
     name="pivotal",
+    cls=OneLineErrors,  # a PivotalError (or bad setting) anywhere below ends as one line, never a traceback
     help="Crypto market-structure research: data lake, Williams pivots, strategy research, models.",
     no_args_is_help=True,
     add_completion=False,

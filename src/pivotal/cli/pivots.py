@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from pivotal.cli.bars import load_bars
-from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
-from pivotal.cli.pivots_render import render_csv, render_json, render_table
+from pivotal.cli.common import OUT_ROOT, DataDirOption, StoreOption, console, fail, settings_from
+from pivotal.cli.pivots_render import iso, render_csv, render_json, render_table
 
 # The pivot engine (numba), the charts (matplotlib, plotly) and pivotal.data (pandas, pyarrow) are imported where
 # they are used, so `--help` stays fast.
@@ -129,32 +129,81 @@ def chart(
     levels: int = LevelsOpt,
     tie: Tie = TieOpt,
     skip_inside: bool = SkipOpt,
-    out: Path = typer.Option(Path("pivots.png"), "--out", "-o", help="PNG path; the interactive HTML goes next to it."),
-    bars_shown: int = typer.Option(500, "--bars", min=10, help="Draw the last N bars (all bars still feed the detector)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Folder for the PNG and the HTML (default ./pivotal-out/pivots), or a .png path (the HTML goes next to it).",
+    ),
+    bars_shown: int | None = typer.Option(
+        None,
+        "--bars",
+        min=10,
+        help="Draw the last N bars (default: all of --start/--end, else the last 500); all bars feed the detector. "
+        "More than 1500 are merged into fewer candles.",
+    ),
     trend_level: int = typer.Option(2, "--trend-level", min=1, help="Level of the trend lines and the zigzag."),
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
 ) -> None:
     """Draw candles, every pivot level, the confirmation lags and the current trend lines (PNG + HTML)."""
     from pivotal.cli.pivots_chart import ChartSpec, render_html, render_png
+    from pivotal.core.errors import PivotalError
+    from pivotal.services.pivots import chart_window
 
-    if out.suffix.lower() != ".png":
-        raise fail(f"--out must end in .png (got {out.name}); the HTML is written next to it")
+    png = _chart_path(out, exchange, symbol, timeframe, input_file)
     _check_timeframe(timeframe)
     bars, source = load_bars(data_dir, store, exchange, symbol, timeframe, input_file, start, end)
     params = _params(k, m, levels, tie, skip_inside)
     pivots, _ = _compute(bars, params)
+    if bars_shown is None:
+        bars_shown = len(bars) if (start is not None or end is not None) else DEFAULT_CHART_BARS
     first = max(0, len(bars) - bars_shown)
+    try:
+        window = chart_window(bars, pivots, first)
+    except PivotalError as exc:
+        raise fail(str(exc)) from None
+    tf_ms = _tf_ms(bars)
+    merged = f"; 1 candle = {window.group} bars" if window.group > 1 else ""
     title = (
         f"{source}: Williams pivots k={k} m={m} tie={tie.value} skip_inside={skip_inside}  "
-        f"(bars {first}..{len(bars) - 1}; {len(bars)} loaded, L1 lag = {k} bars)"
+        f"({window.shown} of {len(bars)} loaded bars drawn{merged}; L1 lag = {k} bars)"
     )
-    spec = ChartSpec(bars, pivots, first, title, trend_level=min(trend_level, levels), tf_ms=_tf_ms(bars))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    html = out.with_suffix(".html")
-    render_png(spec, out)
+    spec = ChartSpec(
+        window.bars,
+        window.pivots,
+        0,
+        title,
+        trend_level=min(trend_level, levels),
+        tf_ms=None if tf_ms is None else tf_ms * window.group,
+    )
+    png.parent.mkdir(parents=True, exist_ok=True)
+    html = png.with_suffix(".html")
+    render_png(spec, png)
     render_html(spec, html)
-    console.print(f"wrote {out} and {html}", highlight=False)
+    console.print(
+        f"drew {window.shown} bars {iso(window.first_ts)[:16]} → {iso(window.last_ts)[:16]} UTC{merged}", highlight=False
+    )
+    console.print(f"wrote {png} and {html}", highlight=False)
+
+
+DEFAULT_CHART_BARS = 500
+
+
+def _chart_path(
+    out: Path | None, exchange: str | None, symbol: str | None, timeframe: str | None, input_file: Path | None
+) -> Path:
+    """``--out`` as given when it names a .png; otherwise ``<folder>/<series>-pivots.png`` in ``--out`` or
+    ``./pivotal-out/pivots`` (the output-folder convention of every command)."""
+    if out is not None and out.suffix:
+        if out.suffix.lower() != ".png":
+            raise fail(f"--out must be a folder or end in .png (got {out.name}); the HTML is written next to the PNG")
+        return out
+    if input_file is not None:
+        stem = input_file.stem
+    else:
+        stem = "-".join(part for part in (exchange, (symbol or "").replace("/", ""), timeframe) if part) or "series"
+    return (out if out is not None else OUT_ROOT / "pivots") / f"{stem}-pivots.png"
 
 
 @app.command()

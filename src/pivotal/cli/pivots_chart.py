@@ -269,4 +269,5 @@ def render_html(spec: ChartSpec, path: Path) -> None:
     _html_lines(fig, spec)
     fig.add_trace(go.Bar(x=times, y=b.volume[shown], name="volume", marker_color="#90a4ae", showlegend=False), row=2, col=1)
     fig.update_layout(title=spec.title, xaxis_rangeslider_visible=False, template="plotly_white", height=850, hovermode="closest")
-    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    # plotly.js (4.8 MB) once beside the HTML, not inlined into every chart; still works offline
+    fig.write_html(path, include_plotlyjs="directory", full_html=True)

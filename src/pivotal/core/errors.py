@@ -22,3 +22,7 @@ class StaleDataError(PivotalError):
 
 class StoreBusy(PivotalError):
     """Another process holds the embedded store."""
+
+
+class StoreUnavailable(PivotalError):
+    """The configured store cannot be opened (server unreachable, unknown backend, disk full)."""

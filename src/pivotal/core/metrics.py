@@ -5,7 +5,8 @@ Two families:
   drawdown of the trade-by-trade equity and the per-trade Sharpe of spec B.2 (**not annualised**: trades are not
   evenly spaced in time). The sweep kernels call the same function, so event engine and sweep report identical numbers.
 - **per-bar** (:func:`bar_stats`): Sharpe and Sortino annualised for the timeframe (365-day year, ``core.stats``),
-  max drawdown, CAGR, Calmar and exposure from a mark-to-market equity curve.
+  max drawdown (``max_drawdown_mtm``: of the mark-to-market equity at each bar close, so it counts open-trade losses
+  that the per-trade ``max_drawdown`` misses), CAGR, Calmar and exposure from a mark-to-market equity curve.
 
 Sharpe/Sortino and annualisation come from :mod:`pivotal.core.stats` (NaN when undefined). These tables feed
 rankings and sorted reports, so an undefined ratio is turned into 0.0 here, explicitly, via ``nan_to_zero`` (the
@@ -75,7 +76,7 @@ def bar_stats(equity: np.ndarray, in_position: np.ndarray, timeframe_ms: int) ->
             "sortino_annual": 0.0,
             "cagr": 0.0,
             "calmar": 0.0,
-            "max_drawdown_bars": 0.0,
+            "max_drawdown_mtm": 0.0,
             "exposure": 0.0,
         }
     if timeframe_ms <= 0:
@@ -90,6 +91,6 @@ def bar_stats(equity: np.ndarray, in_position: np.ndarray, timeframe_ms: int) ->
         "sortino_annual": nan_to_zero(sortino(rets, bars_per_year)),
         "cagr": cagr,
         "calmar": cagr / mdd if mdd > 0 else 0.0,
-        "max_drawdown_bars": mdd,
+        "max_drawdown_mtm": mdd,
         "exposure": float(np.mean(np.asarray(in_position, dtype=bool))),
     }

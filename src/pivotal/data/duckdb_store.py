@@ -6,11 +6,18 @@ does not serve the range/ORDER BY reads we make. Every candle write deletes the 
 batch carries and inserts the batch, in one transaction, under a per-file lock (DuckDB lets only one process open
 the file for writing, and store objects on the same file within a process share the lock); validation guarantees
 unique open times inside a batch. Trades and order-book rows keep their PRIMARY KEY and use INSERT ... ON CONFLICT.
+
+Concurrency (docs/data.md "Concurrency"): while a process has the file open, DuckDB refuses every other process,
+even read-only. Opening therefore waits a moment (``busy_wait_s``) for a short holder to finish, then raises
+``StoreBusy`` naming the holding command and pid (from the owner file, ``store_owner``); commands open the store
+only for as long as they read or write.
 """
 
 from __future__ import annotations
 
+import errno
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,11 +29,11 @@ import pandas as pd
 import pyarrow as pa
 
 from pivotal.core.timeframes import timeframe_ms
-from pivotal.data import sql
+from pivotal.data import sql, store_owner
 from pivotal.data.candles import Candles
 from pivotal.data.frames import depth_arrow, depth_frame
 from pivotal.data.sql_store import SqlMarketStore
-from pivotal.data.store import SeriesKey
+from pivotal.data.store import IncompatibleStore, SeriesKey
 from pivotal.data.trades import Trades
 
 _BATCH = "_pivotal_batch"
@@ -55,13 +62,38 @@ def _file_lock(path: str) -> threading.RLock:
 class DuckDBStore(SqlMarketStore):
     """``MarketStore`` on a DuckDB file (``":memory:"`` for a throw-away store). One connection, serialised by a lock."""
 
-    def __init__(self, path: str | Path) -> None:
+    BUSY_WAIT_S = 2.0
+
+    def __init__(self, path: str | Path, busy_wait_s: float | None = None) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
+        self._owned = self.path != ":memory:"
+        if self._owned:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(self.path)
+        self._con = self._connect(self.BUSY_WAIT_S if busy_wait_s is None else busy_wait_s)
+        if self._owned:
+            store_owner.claim(self.path)
         self._lock = _file_lock(self.path)
         self._series_ids: dict[SeriesKey, int] = {}
+        try:
+            self._create_tables()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, busy_wait_s: float) -> duckdb.DuckDBPyConnection:
+        """Open the file; while another process holds it, retry for ``busy_wait_s``, then ``StoreBusy`` (one line)."""
+        deadline = time.monotonic() + busy_wait_s
+        while True:
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException as exc:
+                if not store_owner.is_lock_conflict(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise store_owner.busy_error(self.path, str(exc)) from None
+                time.sleep(0.1)
+
+    def _create_tables(self) -> None:
         try:
             with self._transaction():
                 for statement in sql.ddl(bar_pk=False):
@@ -69,11 +101,11 @@ class DuckDBStore(SqlMarketStore):
                 self._con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [sql.SCHEMA_VERSION])
                 stored = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except duckdb.CatalogException as exc:
-            self._con.close()
-            raise RuntimeError(self._incompatible(f"its tables do not match ({exc})")) from None
+            raise IncompatibleStore(self._incompatible(f"its tables do not match ({exc})")) from None
         if stored is None or stored[0] != sql.SCHEMA_VERSION:
-            self._con.close()
-            raise RuntimeError(self._incompatible(f"schema version {stored and stored[0]!r}, expected {sql.SCHEMA_VERSION!r}"))
+            raise IncompatibleStore(
+                self._incompatible(f"schema version {stored and stored[0]!r}, expected {sql.SCHEMA_VERSION!r}")
+            )
 
     def _incompatible(self, why: str) -> str:
         return (
@@ -173,9 +205,17 @@ class DuckDBStore(SqlMarketStore):
         with self._transaction() as con:
             yield _Session(con)
 
+    def _disk_full(self, exc: BaseException) -> bool:
+        if isinstance(exc, OSError):
+            return exc.errno == errno.ENOSPC
+        return isinstance(exc, duckdb.Error) and "No space left on device" in str(exc)
+
     def close(self) -> None:
         with self._lock:
             self._con.close()
+            if self._owned:
+                self._owned = False  # a second close releases nothing
+                store_owner.release(self.path)
 
 
 class _Session:

@@ -17,6 +17,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql as pgsql
 
+from pivotal.core.errors import StoreUnavailable
 from pivotal.data import pg_binary, sql
 from pivotal.data.candles import Candles
 from pivotal.data.sql_store import SqlMarketStore
@@ -115,15 +116,57 @@ def _depth_frame(columns: dict[str, np.ndarray], row: Sequence[str]) -> pd.DataF
     return pd.DataFrame(data)
 
 
+def safe_dsn(dsn: str) -> str:
+    """The DSN without its password (for messages)."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+
+
+def _connect(dsn: str) -> psycopg.Connection[Any]:
+    """Connect, or one line naming the server and the fix (psycopg's own text spans lines and may hold the DSN)."""
+    try:
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        reason = reason.replace(dsn, safe_dsn(dsn))
+        raise StoreUnavailable(
+            f"cannot reach PostgreSQL at {safe_dsn(dsn)}: {reason}; fix: start the server or correct "
+            "PIVOTAL_POSTGRES_DSN, or use the embedded store (--store duckdb)"
+        ) from None
+
+
 class PostgresStore(SqlMarketStore):
     """``MarketStore`` on one PostgreSQL schema (created if missing), application state in ``<schema>_state``;
     unqualified SQL resolves to both via search_path (state first)."""
 
     def __init__(self, dsn: str, schema: str = "pivotal") -> None:
         self.schema = schema
-        self._con = psycopg.connect(dsn, autocommit=True)
+        self.state_schema = f"{schema}_state"
+        self.legacy_state_schema = schema  # where releases before the split kept state tables (moved on first use)
+        self._con = _connect(dsn)
         self._lock = threading.RLock()
         self._series_ids: dict[SeriesKey, int] = {}
+        try:
+            with self._schema_lock():
+                self._create_schema()
+        except BaseException:
+            self._con.close()
+            raise
+
+    @contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """Serialise schema creation across processes: concurrent ``CREATE SCHEMA/TABLE IF NOT EXISTS`` of the same
+        name race in PostgreSQL's catalog and one of them fails with ``UniqueViolation``. A session advisory lock
+        keyed by the schema name makes the second process wait, then find everything in place."""
+        key = f"pivotal-schema:{self.schema}"
+        self._con.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+        try:
+            yield
+        finally:
+            if not self._con.closed:
+                self._con.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+
+    def _create_schema(self) -> None:
+        schema = self.schema
         self._con.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))
         self._con.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(schema)))
         self.timescale = self._enable_timescale()
@@ -137,12 +180,13 @@ class PostgresStore(SqlMarketStore):
                     cur.execute(_HYPERTABLE_SQL, [table, _CHUNK_INTERVAL_MS])
         # Application state (pivotal.data.state) gets its own schema, first on the search path: CREATE TABLE by a state
         # repository lands there, unqualified market SQL still finds the market tables (they exist only in ``schema``).
-        self.state_schema = f"{schema}_state"
-        self.legacy_state_schema = schema  # where releases before the split kept state tables (moved on first use)
         self._con.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.state_schema)))
         self._con.execute(
             pgsql.SQL("SET search_path TO {}, {}").format(pgsql.Identifier(self.state_schema), pgsql.Identifier(schema))
         )
+
+    def _disk_full(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.errors.DiskFull) or super()._disk_full(exc)
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r}, timescale={self.timescale})"

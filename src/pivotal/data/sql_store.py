@@ -8,6 +8,7 @@ columns as numpy arrays), ``_write_depth`` / ``_read_depth`` (one order-book tab
 
 from __future__ import annotations
 
+import errno
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -19,9 +20,21 @@ import pandas as pd
 from pivotal.data import sql
 from pivotal.data.candles import Candles
 from pivotal.data.gaps import find_gaps, missing_bars
-from pivotal.data.store import Gap, SeriesInfo, SeriesKey
+from pivotal.data.store import Gap, Holding, Problem, SeriesInfo, SeriesKey
 from pivotal.data.trades import Trades
 from pivotal.data.validation import validate_candles, validate_depth_snapshot, validate_depth_updates, validate_trades
+from pivotal.data.verify import check_series
+
+# What ``holdings`` reports besides candles: kind, table, time column -> ms, what one unit is.
+_HOLDINGS = (
+    ("trades", "trades", "ts", "COUNT(*)"),
+    ("depth snapshots", "depth_snapshots", "local_ts_ns / 1000000", "COUNT(DISTINCT last_update_id)"),
+    ("depth updates", "depth_updates", "local_ts_ns / 1000000", "COUNT(DISTINCT final_update_id)"),
+)
+_ORPHAN_BARS_SQL = (
+    "SELECT series_id, COUNT(*), MIN(ts) FROM candle_bars WHERE series_id NOT IN (SELECT id FROM candle_series) "
+    "GROUP BY series_id ORDER BY series_id"
+)
 
 
 class SqlMarketStore(ABC):
@@ -63,15 +76,77 @@ class SqlMarketStore(ABC):
             self._series_ids[key] = int(rows[0][0])
         return self._series_ids[key]
 
+    @abstractmethod
+    def transaction(self) -> Any:
+        """Context yielding ``execute``/``query`` inside one transaction."""
+
+    def _disk_full(self, exc: BaseException) -> bool:
+        """Whether a failed write ran out of disk (backends add their engine's error)."""
+        return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+
+    def _guard_disk(self, exc: BaseException) -> None:
+        """Re-raise a full disk as one ``OSError(ENOSPC)`` line (the transaction was rolled back: nothing written)."""
+        if self._disk_full(exc):
+            raise OSError(
+                errno.ENOSPC,
+                f"disk full while writing to {self!r}; nothing of this batch was written; "
+                "fix: free space on that disk (or move the data directory) and run the same command again",
+            ) from None
+
     def write_candles(self, candles: Candles, source: str = "") -> int:
         validate_candles(candles, source)
         if len(candles):
-            self._write_candles(candles)
+            try:
+                self._write_candles(candles)
+            except Exception as exc:
+                self._guard_disk(exc)
+                raise
         return len(candles)
 
     def write_trades(self, trades: Trades, source: str = "") -> int:
         validate_trades(trades, source)
-        return self._write_trades(trades) if len(trades) else 0
+        try:
+            return self._write_trades(trades) if len(trades) else 0
+        except Exception as exc:
+            self._guard_disk(exc)
+            raise
+
+    # --- repair ----------------------------------------------------------------------------------------
+    def delete_candles(self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None) -> int:
+        """Delete the bars of one series with ``start <= ts < end`` (all without bounds) in one transaction; returns
+        how many. The series keeps its id (ids are cached and never reused), so re-importing it later is plain."""
+        where, bounds = sql.range_filter(start, end)
+        with self._lock:
+            series_id = self._series_id((exchange, symbol, timeframe))
+            if series_id is None:
+                return 0
+            with self.transaction() as tx:
+                [(count,)] = tx.query(f"SELECT COUNT(*) FROM candle_bars WHERE series_id = ?{where}", [series_id, *bounds])
+                tx.execute(f"DELETE FROM candle_bars WHERE series_id = ?{where}", [series_id, *bounds])
+        return int(count)
+
+    def verify(self, now_ms: int | None = None) -> list[Problem]:
+        """Every broken invariant in the stored candles (see ``data.verify``), series by series; [] when sound."""
+        problems = [
+            Problem("?", "?", "?", f"bars of series id {sid} with no candle_series row", int(n), f"first ts {first}")
+            for sid, n, first in self.query(_ORPHAN_BARS_SQL)
+        ]
+        ledger = {(s.exchange, s.symbol, s.timeframe): s for s in self.series()}
+        for exchange, symbol, timeframe in self.query("SELECT exchange, symbol, timeframe FROM candle_series ORDER BY 1, 2, 3"):
+            key = (exchange, symbol, timeframe)
+            problems.extend(check_series(self.candles(*key), ledger.get(key), now_ms))
+        return problems
+
+    def holdings(self) -> list[Holding]:
+        """Trades, depth snapshots and depth updates per market (candles: ``series``)."""
+        found = []
+        for kind, table, ms, units in _HOLDINGS:
+            rows = self.query(
+                f"SELECT exchange, symbol, MIN({ms}), MAX({ms}), {units}, COUNT(*) FROM {table} "
+                "GROUP BY exchange, symbol ORDER BY exchange, symbol"
+            )
+            found.extend(Holding(kind, ex, sym, int(lo), int(hi), int(n), int(r)) for ex, sym, lo, hi, n, r in rows)
+        return found
 
     def _bars(self, key: SeriesKey, statement: str, params: Sequence[Any]) -> Candles:
         """Bars of one series: ``statement`` takes the series id first, then ``params``."""

@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
+from pivotal.core.errors import StoreUnavailable
 from pivotal.data.candles import Candles
 from pivotal.data.trades import Trades
 
@@ -42,6 +43,41 @@ class SeriesInfo:
     rows: int
     missing_bars: int
     gaps: int
+
+
+class IncompatibleStore(StoreUnavailable, RuntimeError):
+    """The store's tables were written by an incompatible pivotal version (refused, never altered)."""
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What the store holds of one non-candle kind for one market (``data info``): trades, depth snapshots or
+    depth updates. ``first``/``last`` are epoch ms; ``units`` counts trades, snapshots (distinct update ids) or
+    updates (distinct final update ids), ``rows`` the stored rows."""
+
+    kind: str
+    exchange: str
+    symbol: str
+    first: int
+    last: int
+    units: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken invariant of a stored series (``data verify``): what, how many rows, the first example."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    check: str
+    count: int
+    example: str
+
+    def __str__(self) -> str:
+        where = "/".join(p for p in (self.exchange, self.symbol, self.timeframe) if p)
+        return f"{where}: {self.check}: {self.count:,} row(s), e.g. {self.example}"
 
 
 @dataclass(frozen=True)

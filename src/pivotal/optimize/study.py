@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -43,13 +44,38 @@ def open_storage(settings: Settings) -> RDBStorage:
     url = storage_url(settings)
     if settings.store != "postgres":
         path = settings.data_dir / STUDY_SQLITE_FILE
-        return RDBStorage(url, engine_kwargs={"creator": lambda: _sqlite_connect(path)})
+        return _rdb_storage(url, {"creator": lambda: _sqlite_connect(path)}, lock_file=path.with_suffix(".lock"))
     import psycopg
 
     schema = settings.postgres_schema
     with psycopg.connect(settings.postgres_dsn.get_secret_value(), autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    return RDBStorage(url, engine_kwargs={"connect_args": {"options": f"-csearch_path={schema}"}})
+    return _rdb_storage(url, {"connect_args": {"options": f"-csearch_path={schema}"}})
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any], lock_file: Path | None = None) -> RDBStorage:
+    """Two processes opening a fresh storage at once both try to create Optuna's tables, and the loser fails ("table
+    already exists", or a duplicate version row). For SQLite a file lock serialises the first open; for a server the
+    open is retried, since by then the tables are complete."""
+    import sqlalchemy.exc
+
+    if lock_file is not None:
+        import fcntl
+
+        with open(lock_file, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                return RDBStorage(url, engine_kwargs=engine_kwargs)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    for attempt in range(3):
+        try:
+            return RDBStorage(url, engine_kwargs=engine_kwargs)
+        except sqlalchemy.exc.DBAPIError:
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _sqlite_connect(path: Path) -> sqlite3.Connection:

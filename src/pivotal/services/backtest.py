@@ -6,12 +6,17 @@ arguments and print.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pivotal.config import Settings
 from pivotal.core.errors import UserInputError
+from pivotal.core.stats import max_drawdown
 from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
@@ -20,7 +25,9 @@ from pivotal.execution.engine import BacktestConfig, BacktestResult, EventEngine
 from pivotal.strategies.registry import get_strategy, strategy_names
 
 __all__ = [
+    "DEFAULT_CAPITAL",
     "BacktestRun",
+    "BuyAndHold",
     "CandleSource",
     "load_source",
     "params_from_file",
@@ -29,6 +36,25 @@ __all__ = [
     "run_backtest",
     "strategy_names",
 ]
+
+DEFAULT_CAPITAL = 10_000.0  # quote currency; the engine works in fractions of 1.0, this only scales what is printed
+
+
+@dataclass(frozen=True)
+class BuyAndHold:
+    """The benchmark beside every backtest: buy at the first bar's open, sell at the last bar's close, paying the same
+    fee and slippage per side as the strategy (so "beat buy-and-hold" compares like with like)."""
+
+    net_profit_pct: float
+    max_drawdown: float  # positive fraction of the running peak, on closes
+
+    @classmethod
+    def of(cls, candles: Candles, fee_rate: float, slippage: float) -> BuyAndHold:
+        entry = float(candles.open[0]) * (1.0 + slippage)
+        exit_ = float(candles.close[-1]) * (1.0 - slippage)
+        growth = (1.0 - fee_rate) * exit_ / entry * (1.0 - fee_rate)
+        closes = np.concatenate(([float(candles.open[0])], np.asarray(candles.close, dtype=np.float64)))
+        return cls((growth - 1.0) * 100.0, max_drawdown(closes))
 
 
 @dataclass(frozen=True)
@@ -56,10 +82,48 @@ class BacktestRun:
     bars: int
     result: BacktestResult
     config: BacktestConfig = field(default_factory=BacktestConfig)
+    capital: float = DEFAULT_CAPITAL
+    timeframe: str = ""
+    first_ts: int = 0  # open time of the first bar, epoch ms
+    end_ts: int = 0  # close time of the last bar (its open time when the timeframe is unknown), epoch ms
+    buy_and_hold: BuyAndHold | None = None
 
     def summary(self) -> dict[str, float]:
         """The metrics plus the number of entries the risk gate refused."""
         return {**self.result.metrics, "entries_blocked": float(self.result.blocked_entries)}
+
+    @property
+    def end_capital(self) -> float:
+        """Starting capital times the mark-to-market equity at the last bar close (an open position is valued there)."""
+        equity = self.result.equity.equity
+        return self.capital * (float(equity[-1]) if len(equity) else 1.0)
+
+    @property
+    def net_profit_pct(self) -> float:
+        """End over start capital, in percent (mark-to-market; equals ``net_profit_pct`` of the trades when flat)."""
+        return (self.end_capital / self.capital - 1.0) * 100.0
+
+    def report(self) -> dict[str, Any]:
+        """Everything a reader needs in one JSON-ready dict: what ran on which dates, capital, benchmark, metrics."""
+        bh = self.buy_and_hold
+        return {
+            "strategy": self.strategy,
+            "params": self.params,
+            "source": self.source,
+            "timeframe": self.timeframe,
+            "bars": self.bars,
+            "start": _iso(self.first_ts),
+            "end": _iso(self.end_ts),
+            "fee_rate": self.config.fee_rate,
+            "slippage": self.config.slippage,
+            "start_capital": self.capital,
+            "end_capital": round(self.end_capital, 2),
+            "net_profit_pct": self.net_profit_pct,
+            "buy_and_hold_net_profit_pct": None if bh is None else bh.net_profit_pct,
+            "buy_and_hold_max_drawdown": None if bh is None else bh.max_drawdown,
+            "metrics": {k: _json_number(v) for k, v in self.result.metrics.items()},
+            "entries_blocked": self.result.blocked_entries,
+        }
 
 
 def load_source(source: CandleSource, settings: Settings | None = None) -> Candles:
@@ -147,11 +211,16 @@ def run_backtest(
     slippage: float = 0.0005,
     detail: Candles | None = None,
     source: str = "",
+    capital: float = DEFAULT_CAPITAL,
 ) -> BacktestRun:
     """One configuration of a registered strategy through the event engine (fills at the next open, fees and
-    slippage per side, brackets settled on ``detail`` bars when given)."""
+    slippage per side, brackets settled on ``detail`` bars when given), with buy-and-hold over the same bars."""
     if fee_rate < 0 or slippage < 0:
         raise UserInputError(f"fee and slippage must be >= 0 (got fee {fee_rate}, slippage {slippage})")
+    if not (capital > 0 and math.isfinite(capital)):
+        raise UserInputError(f"--capital must be a positive amount (got {capital})")
+    if len(candles) == 0:
+        raise UserInputError("no bars to backtest; widen the range")
     spec = get_strategy(strategy)
     values = spec.validate(params or {})
     config = BacktestConfig(fee_rate=fee_rate, slippage=slippage)
@@ -159,4 +228,28 @@ def run_backtest(
         result = EventEngine(candles, config, detail).run(spec.factory(values))
     except ValueError as exc:  # bad bars found while streaming (NaN, high < low, ...)
         raise UserInputError(str(exc)) from None
-    return BacktestRun(strategy, values, source or candles.symbol or "candles", len(candles), result, config)
+    tf_ms = TIMEFRAMES.get(candles.timeframe, 0)
+    return BacktestRun(
+        strategy,
+        values,
+        source or candles.symbol or "candles",
+        len(candles),
+        result,
+        config,
+        capital=capital,
+        timeframe=candles.timeframe,
+        first_ts=int(candles.ts[0]),
+        end_ts=int(candles.ts[-1]) + tf_ms,
+        buy_and_hold=BuyAndHold.of(candles, fee_rate, slippage),
+    )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json_number(value: float) -> float | int | None:
+    """JSON has no inf/NaN: an infinite profit factor (wins, no losses) becomes null; counts stay integers."""
+    if isinstance(value, int | np.integer):
+        return int(value)
+    return float(value) if math.isfinite(float(value)) else None

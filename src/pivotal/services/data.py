@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pivotal.config import Settings
-from pivotal.core.errors import DataNotFound, UserInputError
+from pivotal.core.errors import DataNotFound, PivotalError, UserInputError
 from pivotal.core.timeframes import parse_timeframes
 from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
 from pivotal.data.export import write_parquet
 from pivotal.data.importers import FORMATS, FileResult, ImportOptions, ImportReport, import_path
 from pivotal.data.loaders import check_range, check_timeframe, load_candles
-from pivotal.data.store import Gap, SeriesInfo
+from pivotal.data.sql import range_filter
+from pivotal.data.store import Gap, Holding, Problem, SeriesInfo
 
 if TYPE_CHECKING:
     from pivotal.data.download import PageEvent, SeriesResult
@@ -36,11 +37,40 @@ def import_files(
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         raise UserInputError(f"{missing[0]}: no such file or folder")
+    from pivotal.data.importers.dispatch import iter_files
+
+    files = [str(p) for p in iter_files(paths)]
+    done: list[FileResult] = []
+
+    def on_file(result: FileResult) -> None:
+        done.append(result)
+        if progress is not None:
+            progress(result)
+
     store = open_store(settings)
     try:
-        return import_path(store, list(paths), options, progress=progress)
+        return import_path(store, list(paths), options, progress=on_file)
+    except KeyboardInterrupt:
+        raise ImportInterrupted(_interrupted(files, done)) from None
     finally:
         store.close()
+
+
+class ImportInterrupted(PivotalError):
+    """Ctrl-C during an import: the message says which files are stored and which are not."""
+
+
+def _interrupted(files: list[str], done: list[FileResult]) -> str:
+    """One line: what was imported, what was not (the file in progress was rolled back: one transaction per batch)."""
+    ok = [f for f in done if f.status == "ok"]
+    finished = {f.path for f in done}
+    pending = [f for f in files if f not in finished]
+    names = ", ".join(Path(f).name for f in pending[:3]) + (", ..." if len(pending) > 3 else "")
+    return (
+        f"interrupted: {len(ok)} file(s) imported ({sum(f.rows_written for f in ok):,} rows), "
+        f"{len(pending)} not imported ({names or 'none'}; the file in progress was rolled back); "
+        "run the same command again to import the rest"
+    )
 
 
 def download(
@@ -116,3 +146,54 @@ def export(
         store.close()
     write_parquet(candles, out)
     return candles
+
+
+def holdings(settings: Settings) -> tuple[list[SeriesInfo], list[Holding]]:
+    """Everything stored: candle series, and trades / depth snapshots / depth updates per market."""
+    store = open_store(settings)
+    try:
+        return store.series(), store.holdings()
+    finally:
+        store.close()
+
+
+def bars_to_delete(
+    settings: Settings, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
+) -> int:
+    """How many bars ``delete_candles`` would remove (for the confirmation); ``DataNotFound`` naming what is stored."""
+    check_timeframe(timeframe)
+    check_range(start, end)
+    store = open_store(settings)
+    try:
+        stored = {(s.exchange, s.symbol, s.timeframe) for s in store.series()}
+        if (exchange, symbol, timeframe) not in stored:
+            have = ", ".join(sorted("/".join((e, s, t)) for e, s, t in stored)) or "nothing"
+            raise DataNotFound(f"no stored series {exchange} {symbol} {timeframe}; stored: {have}")
+        where, bounds = range_filter(start, end)
+        sql_text = f"SELECT COUNT(*) FROM candles WHERE exchange = ? AND symbol = ? AND timeframe = ?{where}"
+        return int(store.query(sql_text, [exchange, symbol, timeframe, *bounds])[0][0])
+    finally:
+        store.close()
+
+
+def delete_candles(
+    settings: Settings, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
+) -> int:
+    """Delete one stored series, or its bars with ``start <= ts < end``, in one transaction; returns bars deleted."""
+    check_timeframe(timeframe)
+    check_range(start, end)
+    store = open_store(settings)
+    try:
+        return store.delete_candles(exchange, symbol, timeframe, start, end)
+    finally:
+        store.close()
+
+
+def verify(settings: Settings) -> tuple[int, list[Problem]]:
+    """(series checked, broken invariants) of the whole store; an empty list means every series is sound."""
+    store = open_store(settings)
+    try:
+        checked = len(store.query("SELECT id FROM candle_series"))
+        return checked, store.verify()
+    finally:
+        store.close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from pivotal.config import Settings
 from pivotal.core.clock import Clock
 from pivotal.core.errors import UserInputError
@@ -18,7 +20,9 @@ from pivotal.data.loaders import check_timeframe
 from pivotal.data.state.pivots import PivotRepository
 from pivotal.structure.pivots import wms_batch, wms_events
 from pivotal.structure.tracker import PivotTracker
-from pivotal.structure.types import PivotEvent, PivotParams, PivotSet
+from pivotal.structure.types import PivotArray, PivotEvent, PivotParams, PivotSet
+
+MAX_CHART_CANDLES = 1500  # more candles than this are unreadable in a PNG and heavy in an HTML: groups are merged
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,49 @@ def update_pivots(
     finally:
         market.close()
     return PivotUpdate(exchange, symbol, timeframe, tracker.params_hash, events)
+
+
+@dataclass(frozen=True)
+class ChartWindow:
+    """The bars a chart draws and the pivots on them: ``group`` consecutive bars merged into one candle (1 = as is)."""
+
+    bars: Candles
+    pivots: PivotSet
+    group: int
+    first_ts: int  # open time of the first bar drawn
+    last_ts: int  # open time of the last bar drawn
+    shown: int  # bars of the input that the chart covers (before merging)
+
+
+def chart_window(bars: Candles, pivots: PivotSet, first: int, max_candles: int = MAX_CHART_CANDLES) -> ChartWindow:
+    """Bars ``first..`` of ``bars`` and their pivots (computed on all bars), merged ``group`` at a time when there are
+    more than ``max_candles`` of them: open of the first, highest high, lowest low, close of the last, summed volume;
+    a pivot sits on the candle holding its bar and keeps its own price; its confirmation moves to the candle holding
+    the confirming bar. With ``group`` 1 the bars and pivot positions are only shifted by ``first``."""
+    n = len(bars)
+    if not 0 <= first < n:
+        raise UserInputError(f"no bars to draw (first bar {first} of {n})")
+    shown = n - first
+    group = max(1, -(-shown // max_candles))
+    starts = np.arange(first, n, group)
+    ends = np.append(starts[1:], n) - 1
+    merged = Candles(
+        np.asarray(bars.ts[starts], dtype=np.int64),
+        np.asarray(bars.open[starts], dtype=np.float64),
+        np.maximum.reduceat(np.asarray(bars.high[first:], dtype=np.float64), starts - first),
+        np.minimum.reduceat(np.asarray(bars.low[first:], dtype=np.float64), starts - first),
+        np.asarray(bars.close[ends], dtype=np.float64),
+        np.add.reduceat(np.asarray(bars.volume[first:], dtype=np.float64), starts - first),
+        bars.exchange,
+        bars.symbol,
+        bars.timeframe if group == 1 else "",
+    )
+
+    def shift(arr: PivotArray) -> PivotArray:
+        keep = arr.index >= first
+        index = (arr.index[keep] - first) // group
+        confirmed = (arr.confirmed_at[keep] - first) // group
+        return PivotArray(index.astype(np.int64), arr.price[keep], confirmed.astype(np.int64))
+
+    moved = PivotSet(pivots.params, [shift(a) for a in pivots.highs], [shift(a) for a in pivots.lows])
+    return ChartWindow(merged, moved, group, int(bars.ts[first]), int(bars.ts[-1]), shown)

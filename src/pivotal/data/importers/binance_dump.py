@@ -1,21 +1,23 @@
 """data.binance.vision kline dumps: ``BTCUSDT-1m-2024-01.csv`` or ``.zip`` (12 columns, with or without header).
 
-Since 2025 the spot dumps carry microsecond open times; each value is converted to ms by magnitude.
+Since 2025 the spot dumps carry microsecond open times; each value is converted to ms by magnitude. Files are read
+as a stream in chunks (``streaming``): memory grows with the compact candles, not with the CSV text.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import zipfile
-import zlib
+from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.data.candles import Candles
 from pivotal.data.importers.base import CandleBatch, ImportFormatError, numeric_column, timestamp_column
+from pivotal.data.importers.streaming import CHUNK_ROWS, Columns, csv_chunks, dump_errors, first_char, open_dump
 from pivotal.data.symbols import unified_symbol
 
 KLINE_COLUMNS = (
@@ -43,14 +45,37 @@ def is_binance_dump(path: Path) -> bool:
 
 
 def read_binance_dump(
-    path: Path, exchange: str | None = None, symbol: str | None = None, timeframe: str | None = None
+    path: Path,
+    exchange: str | None = None,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> CandleBatch:
-    """Parse one dump file; exchange defaults to ``binance`` (spot), symbol/timeframe come from the file name."""
+    """Parse one dump file, streamed in chunks of ``chunk_rows`` rows; exchange defaults to ``binance`` (spot),
+    symbol/timeframe come from the file name."""
     exchange = exchange or "binance"
     symbol, timeframe = _series_of(path, exchange, symbol, timeframe)
+    return CandleBatch(stream_klines(path, exchange, symbol, timeframe, chunk_rows), str(path))
+
+
+def stream_klines(path: Path, exchange: str, symbol: str, timeframe: str, chunk_rows: int = CHUNK_ROWS) -> Candles:
+    """A kline dump (csv or zip) -> Candles, parsed ``chunk_rows`` rows at a time (only the OHLCV fields are kept)."""
     source = str(path)
-    text = read_dump_text(path)
-    return CandleBatch(parse_klines_csv(text, source, exchange, symbol, timeframe), source)
+    has_header = not first_char(path).isdigit()
+    first_line = 2 if has_header else 1
+    columns = Columns()
+    with dump_errors(path), open_dump(path) as stream:
+        chunks = csv_chunks(stream, chunk_rows=chunk_rows, header=None, skiprows=1 if has_header else 0)
+        with closing(chunks):  # closed before the stream is, also when a chunk fails
+            for offset, frame in chunks:
+            columns.add(**_kline_columns(frame, source, first_line + offset))
+    return Candles(
+        ts=columns.join("ts", np.int64),
+        **{name: columns.join(name, np.float64) for name in ("open", "high", "low", "close", "volume")},
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+    )
 
 
 def _series_of(path: Path, exchange: str, symbol: str | None, timeframe: str | None) -> tuple[str, str]:
@@ -72,29 +97,9 @@ def _series_of(path: Path, exchange: str, symbol: str | None, timeframe: str | N
 
 
 def read_dump_text(path: Path) -> str:
-    """The CSV text of a dump, from the .csv itself or the single .csv inside its .zip.
-
-    A damaged archive (bad CRC, broken deflate stream, truncated member) or non-UTF-8 text is an ``ImportFormatError``
-    naming the file, so one bad download does not stop the files after it.
-    """
-    try:
-        if path.suffix.lower() != ".zip":
-            return path.read_bytes().decode()
-        if not zipfile.is_zipfile(path):
-            raise ImportFormatError(f"{path}: not a readable zip archive (truncated download?)")
-        with zipfile.ZipFile(path) as archive:
-            members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
-            if len(members) != 1:
-                raise ImportFormatError(f"{path}: expected exactly one .csv inside the zip, found {len(members)}")
-            return archive.read(members[0]).decode()
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"{path}: not UTF-8 text (byte {exc.start}); fix: a Binance dump is plain ASCII CSV") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-        if isinstance(exc, ImportFormatError):
-            raise
-        raise ImportFormatError(
-            f"{path}: damaged zip archive ({type(exc).__name__}: {exc}); fix: download the file again"
-        ) from None
+    """The whole CSV text of a dump (small files and tests; imports stream it, see ``stream_klines``)."""
+    with dump_errors(path), open_dump(path) as stream:
+        return stream.read().decode()
 
 
 def read_csv_text(text: str, source: str, skiprows: int) -> pd.DataFrame:
@@ -108,22 +113,20 @@ def read_csv_text(text: str, source: str, skiprows: int) -> pd.DataFrame:
 
 
 def parse_klines_csv(text: str, source: str, exchange: str, symbol: str, timeframe: str) -> Candles:
-    """12-column kline CSV text -> Candles (only the OHLCV fields are kept)."""
+    """12-column kline CSV text -> Candles (only the OHLCV fields are kept), in one piece."""
     first = text.lstrip().split("\n", 1)[0]
     has_header = not first[:1].isdigit()
     frame = read_csv_text(text, source, 1 if has_header else 0)
+    columns = _kline_columns(frame, source, 2 if has_header else 1)
+    return Candles(**columns, exchange=exchange, symbol=symbol, timeframe=timeframe)
+
+
+def _kline_columns(frame: pd.DataFrame, source: str, first_line: int) -> dict[str, np.ndarray]:
+    """The OHLCV columns of one chunk of kline rows; ``first_line`` is the file line of its first row (for messages)."""
     if frame.shape[1] != len(KLINE_COLUMNS):
         raise ImportFormatError(f"{source}: expected {len(KLINE_COLUMNS)} kline columns, found {frame.shape[1]}")
     frame.columns = list(KLINE_COLUMNS)
-    first_line = 2 if has_header else 1
-    return Candles(
-        ts=timestamp_column(frame, "open_time", source, first_line),
-        open=numeric_column(frame, "open", "open", source, first_line),
-        high=numeric_column(frame, "high", "high", source, first_line),
-        low=numeric_column(frame, "low", "low", source, first_line),
-        close=numeric_column(frame, "close", "close", source, first_line),
-        volume=numeric_column(frame, "volume", "volume", source, first_line),
-        exchange=exchange,
-        symbol=symbol,
-        timeframe=timeframe,
-    )
+    return {
+        "ts": timestamp_column(frame, "open_time", source, first_line),
+        **{name: numeric_column(frame, name, name, source, first_line) for name in ("open", "high", "low", "close", "volume")},
+    }

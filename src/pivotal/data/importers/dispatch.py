@@ -1,7 +1,8 @@
 """Walk files and folders, pick an importer per file, and write each file as one atomic store batch.
 
 A bad file is reported (file, row, field) and does not stop the others unless ``strict``; since every file
-is a single store write, a failing file leaves nothing behind.
+is a single store write, a failing file leaves nothing behind. CSV inputs are parsed in chunks (``streaming``) into
+compact columns before that one write, so memory follows the rows, not the text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pivotal.data.importers.binance_trades_dump import is_binance_trades_dump, r
 from pivotal.data.importers.freqtrade import is_freqtrade_file, read_freqtrade
 from pivotal.data.importers.generic_csv import read_generic_csv
 from pivotal.data.importers.shared_parquet import is_shared_file, read_shared
+from pivotal.data.importers.streaming import CHUNK_ROWS
 from pivotal.data.store import MarketStore
 
 FORMATS = ("auto", "shared", "binance-dump", "freqtrade", "csv")
@@ -32,6 +34,7 @@ class ImportOptions:
     timeframe: str | None = None
     mapping: dict[str, str] | None = None
     strict: bool = False
+    chunk_rows: int = CHUNK_ROWS  # CSV rows parsed at a time (memory bound); <= 0 reads each file whole
 
 
 @dataclass(frozen=True)
@@ -142,11 +145,11 @@ def parse_file(path: Path, options: ImportOptions) -> ImportBatch:
         return read_shared(path)
     if fmt == "binance-dump":
         if is_binance_trades_dump(path):
-            return read_binance_trades_dump(path, ex, sym)
-        return read_binance_dump(path, ex, sym, tf)
+            return read_binance_trades_dump(path, ex, sym, options.chunk_rows)
+        return read_binance_dump(path, ex, sym, tf, options.chunk_rows)
     if fmt == "freqtrade":
         return read_freqtrade(path, ex, sym, tf)
-    return read_generic_csv(path, ex, sym, tf, options.mapping)
+    return read_generic_csv(path, ex, sym, tf, options.mapping, options.chunk_rows)
 
 
 def detect_format(path: Path, options: ImportOptions) -> str:

@@ -1,6 +1,7 @@
 """Any candle CSV with a header, given a column mapping such as ``ts=time,open=o,high=h,low=l,close=c,volume=v``.
 
 The ts column may hold epoch seconds, ms, µs or ns (decided by magnitude) or ISO-8601 text (UTC unless an offset is given).
+The file is read in chunks (``streaming``); whether ts is epoch numbers or ISO text is decided by the first chunk.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pivotal.data.importers.base import (
     require_columns,
     timestamp_column,
 )
+from pivotal.data.importers.streaming import CHUNK_ROWS, Columns, csv_chunks
 
 DEFAULT_MAPPING: dict[str, str] = {name: name for name in FIELDS}
 
@@ -39,41 +41,45 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
 
 
 def read_generic_csv(
-    path: Path, exchange: str | None, symbol: str | None, timeframe: str | None, mapping: dict[str, str] | None = None
+    path: Path,
+    exchange: str | None,
+    symbol: str | None,
+    timeframe: str | None,
+    mapping: dict[str, str] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> CandleBatch:
+    """Parse a header CSV with a column mapping, streamed in chunks of ``chunk_rows`` rows."""
     source = str(path)
     if not (exchange and symbol and timeframe):
         raise ImportFormatError(f"{path}: a generic CSV needs --exchange, --symbol and --timeframe")
     mapping = mapping or DEFAULT_MAPPING
+    columns = Columns()
+    iso: bool | None = None  # decided by the first chunk: epoch numbers or ISO text, like a whole-file read
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        for offset, frame in csv_chunks(path, chunk_rows=chunk_rows):
+            if offset == 0:
+                require_columns(list(frame.columns), tuple(mapping[f] for f in FIELDS), source)
+            first_line = 2 + offset  # line 1 is the header
+            if iso is None:
+                iso = not frame[mapping["ts"]].str.strip().str.fullmatch(r"-?\d+(\.\d+)?").all()
+            if iso:
+                ts = iso_ms(frame[mapping["ts"]], source, "ts", lines_from(first_line))
+            else:
+                ts = timestamp_column(frame, mapping["ts"], source, first_line)
+            columns.add(ts=ts, **{f: numeric_column(frame, mapping[f], f, source, first_line) for f in FIELDS[1:]})
     except pd.errors.EmptyDataError:
         raise ImportFormatError(f"{path}: no header and no rows; fix: the file is empty") from None
     except pd.errors.ParserError as exc:
         raise ImportFormatError(f"{path}: not a well-formed CSV: {str(exc).strip()}") from None
     except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"{path}: not UTF-8 text (byte {exc.start}); fix: save the CSV as UTF-8") from None
-    require_columns(list(frame.columns), tuple(mapping[f] for f in FIELDS), source)
-    first_line = 2  # line 1 is the header
-    values = {f: numeric_column(frame, mapping[f], f, source, first_line) for f in FIELDS[1:]}
+        raise ImportFormatError(f"{path}: not UTF-8 text ({exc.reason}); fix: save the CSV as UTF-8") from None
     return CandleBatch(
         Candles(
-            _timestamps(frame, mapping["ts"], source),
-            values["open"],
-            values["high"],
-            values["low"],
-            values["close"],
-            values["volume"],
+            columns.join("ts", np.int64),
+            *(columns.join(f, np.float64) for f in FIELDS[1:]),
             exchange=exchange,
             symbol=symbol,
             timeframe=timeframe,
         ),
         source,
     )
-
-
-def _timestamps(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    text = frame[column].str.strip()
-    if text.str.fullmatch(r"-?\d+(\.\d+)?").all():
-        return timestamp_column(frame, column, source, 2)
-    return iso_ms(frame[column], source, "ts", lines_from(2))
