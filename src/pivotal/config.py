@@ -8,11 +8,13 @@ only ``settings.postgres_dsn.get_secret_value()`` (where a connection is opened)
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -93,6 +95,14 @@ class Settings(BaseSettings):
         toml = _NoSecretsToml(settings_cls, toml_file=config_file_path())
         return (init_settings, env_settings, toml)
 
+    def __init__(self, **values: Any) -> None:
+        """As ``BaseSettings``, but a bad value (an unknown ``--store``, a typo in the config file) is one
+        ``UserInputError`` line naming the setting, where it can come from, and the values it accepts."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise UserInputError(_describe(exc)) from None
+
     @property
     def duckdb_path(self) -> Path:
         return self.data_dir / self.duckdb_file
@@ -107,7 +117,15 @@ class _NoSecretsToml(TomlConfigSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
         self.path = toml_file
-        super().__init__(settings_cls, toml_file=toml_file)
+        try:
+            super().__init__(settings_cls, toml_file=toml_file)
+        except tomllib.TOMLDecodeError as exc:
+            raise UserInputError(toml_error(toml_file, exc)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise UserInputError(
+                f"{toml_file}: cannot read the config file ({why}); fix: repair it or set PIVOTAL_CONFIG"
+            ) from None
 
     def __call__(self) -> dict[str, Any]:
         found = [key for key in ENV_ONLY if key in self.toml_data]
@@ -118,6 +136,46 @@ class _NoSecretsToml(TomlConfigSettingsSource):
                 f"only); fix: remove it from the file and set {env}"
             )
         return super().__call__()
+
+
+def toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    """One line: the file, the line and column of a TOML syntax error, and the fix."""
+    text = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", text)
+    what = re.sub(r"\s*\(at (?:line \d+, column \d+|end of document)\)", "", text)
+    if found:
+        where = f"line {found[1]}, column {found[2]}"
+    else:  # "(at end of document)": an unclosed bracket, string or table; the last line is where it shows
+        try:
+            where = f"line {max(1, len(path.read_text(encoding='utf-8').splitlines()))} (end of file)"
+        except (OSError, UnicodeDecodeError):
+            where = "end of file"
+    return f'{path}: {where}: not valid TOML ({what}); fix: correct that line (settings look like: store = "duckdb")'
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first invalid setting as one line: name, value (never a secret's), sources, what is accepted."""
+    error = exc.errors()[0]
+    name = ".".join(str(part) for part in error["loc"]) or "settings"
+    field = Settings.model_fields.get(name)
+    is_secret = any(word in name for word in ("dsn", "secret", "key"))
+    value = "" if is_secret or "input" not in error else f" {error['input']!r}"
+    accepted = _accepted(field.annotation) if field is not None else None
+    fix = f"use one of {'|'.join(accepted)}" if accepted else error["msg"][:1].lower() + error["msg"][1:]
+    flag = f"{_FLAGS[name]}, " if name in _FLAGS else ""
+    sources = f"{flag}PIVOTAL_{name.upper()} or {config_file_path()}"
+    return f"invalid setting {name}{value} (from {sources}): {fix}"
+
+
+_FLAGS = {"store": "--store", "data_dir": "--data-dir"}  # settings a CLI option can set
+
+
+def _accepted(annotation: Any) -> list[str] | None:
+    """The allowed values of a ``Literal`` setting (``store``: duckdb, postgres)."""
+    args = getattr(annotation, "__args__", None)
+    if getattr(annotation, "__origin__", None) is Literal and args:
+        return [str(a) for a in args]
+    return None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -46,7 +46,7 @@ def test_backtest_file_prints_metrics_and_writes_exports(shared_data: Path, tmp_
     args += ["--trades-out", str(tmp_path / "trades.csv"), "--equity-png", str(tmp_path / "equity.png")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "net_profit_pct" in result.output and "sharpe_annual" in result.output
+    assert "net profit, trades compounded (%)" in result.output and "Sharpe, annualised (365 d)" in result.output
     trades = pd.read_csv(tmp_path / "trades.csv", float_precision="round_trip")
     assert len(trades) > 0
     assert {"signal_bar", "side", "level", "entry_time", "entry_fill", "stop", "target", "exit_reason", "net_return"} <= set(

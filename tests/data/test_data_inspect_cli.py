@@ -42,7 +42,7 @@ def test_info_on_empty_store_says_so() -> None:
 def test_info_shows_coverage(filled: Candles) -> None:
     result = runner.invoke(app, ["data", "info"])
     assert result.exit_code == 0, result.output
-    assert "BTC/USDT" in result.output and "2018-04-07 15:00:00" in result.output and "2018-05-05 23:00:00" in result.output
+    assert "BTC/USDT" in result.output and "2018-04-07 15:00" in result.output and "2018-05-05 23:00" in result.output
     assert "619" in result.output and "62" in result.output
 
 

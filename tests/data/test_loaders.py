@@ -121,8 +121,11 @@ def _message(exc_info: pytest.ExceptionInfo[BaseException]) -> str:
     ("mutate", "message"),
     [
         (lambda df: df.drop(columns=["close"]), "missing column(s) close; found timestamp, open, high, low, volume"),
-        (lambda df: df.assign(timestamp=df["timestamp"] // 1000), "field 'timestamp' looks like epoch seconds"),
-        (lambda df: df.assign(timestamp=df["timestamp"] * 1000), "looks like epoch microseconds or nanoseconds"),
+        (
+            lambda df: df.assign(timestamp=df["timestamp"] * 1000 + 1),
+            "line 2, field ts: value '1704067200000001' (µs) is not a whole millisecond",
+        ),
+        (lambda df: df.assign(timestamp=-df["timestamp"]), "line 2, field ts: value '-1704067200000' is outside 2009-01-01"),
         (lambda df: df.iloc[[0, 2, 1, 3]], "row 2, field 'ts': value 1704070800000 is earlier than the previous row"),
         (lambda df: df.iloc[[0, 1, 1, 2]], "row 2, field 'ts': value 1704070800000 repeats the previous row's timestamp"),
         (
@@ -226,9 +229,9 @@ def test_bars_error_is_the_pivots_cli_error(tmp_path: Path) -> None:
     from pivotal.cli.main import app
 
     path = tmp_path / "bad.csv"
-    frame().assign(timestamp=lambda f: f["timestamp"] // 1000).to_csv(path, index=False)
+    frame().assign(timestamp=lambda f: f["timestamp"] * 1000 + 1).to_csv(path, index=False)
     result = CliRunner().invoke(app, ["pivots", "compute", "-i", str(path)])
-    assert result.exit_code == 1 and "looks like epoch seconds" in " ".join(result.output.split())
+    assert result.exit_code == 1 and "(µs) is not a whole millisecond" in " ".join(result.output.split())
     assert "Traceback" not in result.output
     result = CliRunner().invoke(app, ["pivots", "compute", "-e", "binance", "-s", "BTCUSDT", "-t", "1h"])
     assert result.exit_code == 1 and "the store is empty; import first" in " ".join(result.output.split())

@@ -129,6 +129,8 @@ def backtest(
     print_run(run)
     for path in written:
         console.print(f"wrote {path}", highlight=False)
+    if out is not None:
+        console.print(f"output folder: {out.resolve()} (open equity.html in a browser)", highlight=False, soft_wrap=True)
 
 
 def write_outputs(run: BacktestRun, bars: Candles, folder: Path) -> list[Path]:

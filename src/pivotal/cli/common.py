@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -31,6 +32,8 @@ class StoreBackend(StrEnum):
 
 
 DataDirOption = typer.Option(None, "--data-dir", help="Data directory (default: PIVOTAL_DATA_DIR or ~/.local/share/pivotal).")
+
+
 def _check_store(value: str | None) -> str | None:
     """A usage error naming the choices, before any settings are read (``--store mysql``)."""
     if value is not None and value not in StoreBackend.__members__:
@@ -60,16 +63,33 @@ def out_dir(command: str, out: Path | None) -> Path:
     return folder
 
 
+def _finite(value: Any) -> Any:
+    """JSON has no inf/NaN: they become null (an infinite profit factor, an undefined ratio)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        return _finite(value.item())
+    return value
+
+
 def emit_json(value: Any) -> None:
     """JSON on stdout: indented for a person at a terminal, one line for a pipe (jq, a file, another program)."""
     pretty = sys.stdout.isatty()
-    typer.echo(json.dumps(value, indent=2 if pretty else None, sort_keys=False, default=str, allow_nan=False))
+    typer.echo(json.dumps(_finite(value), indent=2 if pretty else None, default=str, allow_nan=False))
 
 
 def settings_from(data_dir: Path | None = None, store: str | None = None) -> Settings:
     from pivotal.config import load_settings  # pydantic-settings: only for commands that run, not for --help
+    from pivotal.core.errors import UserInputError
 
-    return load_settings(data_dir=data_dir, store=store)
+    try:
+        return load_settings(data_dir=data_dir, store=store)
+    except UserInputError as exc:  # a malformed config.toml, an unknown --store: one line, no traceback
+        raise fail(str(exc)) from None
 
 
 def parse_time(value: str | None) -> int | None:

@@ -79,11 +79,11 @@ def info(
         console.print(table)
     for exchange in sorted({h.exchange for h in others}):
         table = _compact_table(
-            "kind", "symbol", "first (UTC)", "last (UTC)", "count", title=f"Trades and order book · {exchange}"
+            "kind", "symbol", "first (UTC)", "last (UTC)", "count", "rows", title=f"Trades and order book · {exchange}"
         )
         for h in (h for h in others if h.exchange == exchange):
-            count = f"{h.units:,}" if h.kind == "trades" else f"{h.units:,} ({h.rows:,} rows)"
-            table.add_row(h.kind.replace("depth ", ""), h.symbol, _when(h.first), _when(h.last), count)
+            rows = "" if h.kind == "trades" else f"{h.rows:,}"  # trades: one row each
+            table.add_row(h.kind.replace("depth ", ""), h.symbol, _when(h.first), _when(h.last), f"{h.units:,}", rows)
         console.print(table)
 
 
@@ -180,12 +180,12 @@ def delete(
     what = f"{exchange} {symbol} {timeframe}{span}"
     count = bars_to_delete(settings, exchange, symbol, timeframe, lo, hi)
     if count == 0:
-        console.print(f"Nothing to delete: no stored bars of {what}.")
+        typer.echo(f"Nothing to delete: no stored bars of {what}.")
         return
     if not yes and not typer.confirm(f"Delete {count:,} bars of {what}?"):
         raise fail("not deleted")
     deleted = delete_candles(settings, exchange, symbol, timeframe, lo, hi)
-    console.print(f"Deleted {deleted:,} bars of {what}.")
+    typer.echo(f"Deleted {deleted:,} bars of {what}.")
 
 
 def verify(data_dir: Path | None = DataDirOption, store: str | None = StoreOption) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pivotal.cli import backtest, configs, data, models, optimize, pivots, train
+from pivotal.cli import backtest, configs, data, models, optimize, pivots, run, testexchange, train
 from pivotal.cli.common import OneLineErrors
 
 app = typer.Typer(
@@ -16,11 +16,32 @@ app = typer.Typer(
     # Never print local variables in a traceback: they hold settings (a DSN password) and API keys.
     pretty_exceptions_show_locals=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"pivotal {version('pivotal')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the installed version and exit."
+    ),
+) -> None:
+    """Crypto market-structure research: data lake, Williams pivots, strategy research, models."""
+
+
 app.add_typer(data.app, name="data")
 app.add_typer(pivots.app, name="pivots")
 app.add_typer(configs.app, name="configs")
 app.add_typer(models.app, name="models")
+app.add_typer(testexchange.app, name="testexchange")
 app.command("backtest")(backtest.backtest)
+app.command("run")(run.run)
 app.command("optimize")(optimize.optimize)
 app.command("train")(train.train)
 app.command("predict")(train.predict)

@@ -2,51 +2,58 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
+from pivotal.cli.common import DataDirOption, JsonOption, StoreOption, console, emit_json, err_console, fail, settings_from
 
 # pivotal.services.train loads torch: imported by the commands only, so `--help` stays fast.
 app = typer.Typer(help="Trained model checkpoints: list, show, delete.", no_args_is_help=True)
 
 
-def _iso_ms(ms: object) -> str:
+def _iso_ms(ms: object, unit: str = "m") -> str:
     import numpy as np
 
-    return str(np.datetime64(int(ms), "ms").astype("datetime64[m]")) if isinstance(ms, int) else "?"
+    return str(np.datetime64(int(ms), "ms").astype(f"datetime64[{unit}]")) if isinstance(ms, int) else "?"
+
+
+ShowJsonOption = typer.Option(False, "--json", help="Accepted everywhere; `show` always prints JSON (one line when piped).")
 
 
 @app.command("list")
 def list_models(
     name: str | None = typer.Argument(None, help="Only this model name."),
+    as_json: bool = JsonOption,
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
 ) -> None:
     """Every kept checkpoint, best first per model name."""
-    from pivotal.services.train import list_checkpoints
+    from pivotal.services.train import checkpoints, list_checkpoints
 
-    infos = list_checkpoints(settings_from(data_dir, store), name)
+    settings = settings_from(data_dir, store)
+    infos = list_checkpoints(settings, name)
+    for problem in checkpoints(settings).problems():  # malformed index entries: one line each, the rest still listed
+        err_console.print(f"[yellow]skipped:[/] {problem}")
+    if as_json:
+        emit_json([asdict(info) for info in infos])
+        return
     if not infos:
         console.print("no checkpoints yet: train one with `pivotal train --model cnn --symbol BTC/USDT ...`")
         return
-    table = Table("name", "id", "type", "metric", "data", "commit", "created")
+    # Fits 80 columns (also when piped): the reference `models show` takes, and what it was trained on in two lines;
+    # the full timestamps and the commit are in `models show` / `--json`.
+    table = Table("checkpoint (NAME/ID), created", "type, metric", "trained on")
     for info in infos:
         span = info.data_span
-        period = f"{_iso_ms(span.get('start'))}→{_iso_ms(span.get('end'))}"
-        data = f"{span.get('symbol', '?')} {','.join(span.get('timeframes', []))} {period}"
+        data = f"{span.get('symbol', '?')} {','.join(span.get('timeframes', []))}"
+        period = f"{_iso_ms(span.get('start'), 'D')} → {_iso_ms(span.get('end'), 'D')}"
         table.add_row(
-            info.name,
-            info.id,
-            info.model_type,
-            f"{info.metric_name}={info.metric:.4f}",
-            data,
-            (info.commit or "-")[:10],
-            info.created[:19],
+            f"{info.name}/\n{info.id}\n{info.created[:10]}",
+            f"{info.model_type}\n{info.metric_name}\n{info.metric:.4f}",
+            f"{data}\n{period}",
         )
     console.print(table)
 
@@ -54,6 +61,7 @@ def list_models(
 @app.command("show")
 def show(
     ref: str = typer.Argument(..., help="NAME (its best checkpoint) or NAME/ID."),
+    as_json: bool = ShowJsonOption,
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
 ) -> None:
@@ -64,7 +72,7 @@ def show(
         info = show_checkpoint(settings_from(data_dir, store), ref)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
-    typer.echo(json.dumps(asdict(info), indent=2, sort_keys=True))
+    emit_json(asdict(info))
 
 
 @app.command("delete")

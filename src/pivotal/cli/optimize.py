@@ -5,6 +5,7 @@ Argument parsing and printing only; the use case is ``pivotal.services.optimize`
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,27 +13,35 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
+from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
 
 if TYPE_CHECKING:
     from pivotal.optimize.study import ProgressSink
     from pivotal.services.optimize import LeaderboardRow
 
-# A copy of the names in pivotal.optimize.bayesian.SAMPLERS (that module loads optuna) so `--help` stays fast;
+# Copies of library lists (their modules load optuna/numba) so `--help` stays fast and lists them;
 # tests/cli/test_startup.py asserts they are equal. Strategy names come from the registry when the command runs.
-SAMPLERS = ("tpe", "random", "cmaes", "qmc", "nsga2", "gp")
+SAMPLERS = ("tpe", "random", "cmaes", "qmc", "nsga2", "gp")  # pivotal.optimize.bayesian.SAMPLERS
+METHODS = ("grid", "random", "bayesian")  # pivotal.optimize.pipeline.METHODS
+METRICS = ("NET_PROFIT", "SHARPE", "PROFIT_FACTOR", "WIN_RATE", "MAX_DRAWDOWN")  # optimize.objective.ObjectiveMetric
+
+Method = StrEnum("Method", {m: m for m in METHODS})  # type: ignore[misc]
+Sampler = StrEnum("Sampler", {s: s for s in SAMPLERS})  # type: ignore[misc]
+Metric = StrEnum("Metric", {m: m for m in METRICS})  # type: ignore[misc]
 
 
 def optimize(
     strategy: str = typer.Option(
         "liquidity_sweep", "--strategy", help="Registered strategy name (liquidity_sweep, sma_cross, ...)."
     ),
-    exchange: str = typer.Option("binance", "--exchange", help="Exchange of the stored series (ccxt id)."),
-    symbols: str = typer.Option("BTC/USDT", "--symbols", help="Comma-separated symbols, e.g. BTC/USDT,ETH/USDT."),
-    timeframes: str = typer.Option("1h", "--timeframes", help="Comma-separated timeframes, e.g. 1h,4h."),
-    method: str = typer.Option("random", "--method", help="grid (all 201,600 LS3 points) | random | bayesian."),
+    exchange: str = typer.Option("binance", "--exchange", "-e", help="Exchange of the stored series (ccxt id)."),
+    symbols: str = typer.Option(
+        "BTC/USDT", "--symbols", "--symbol", "-s", help="Symbol, or several comma-separated: BTC/USDT,ETH/USDT."
+    ),
+    timeframes: str = typer.Option("1h", "--timeframes", "--timeframe", "-t", help="Timeframe, or several: 1h,4h."),
+    method: Method = typer.Option("random", "--method", help="grid (all 201,600 LS3 points), random or bayesian."),
     samples: int = typer.Option(1000, "--samples", help="random: points drawn; bayesian: trials (per train window)."),
-    sampler: str = typer.Option("tpe", "--sampler", help=f"Bayesian sampler: {', '.join(sorted(SAMPLERS))}."),
+    sampler: Sampler = typer.Option("tpe", "--sampler", help="Bayesian sampler."),
     walk_forward: str = typer.Option(
         "90/7/30", "--walk-forward", help="Days as TRAIN/GAP/TEST or TRAIN/GAP/TEST/STEP, or 'none'."
     ),
@@ -47,12 +56,14 @@ def optimize(
         "0", "--embargo", help="Drop train samples this long after each earlier test window (e.g. 3d; default 0)."
     ),
     min_trades: int = typer.Option(30, "--min-trades", help="Configurations with fewer trades in a window score -inf."),
-    metric: str = typer.Option("NET_PROFIT", "--metric", help="NET_PROFIT | SHARPE | PROFIT_FACTOR | WIN_RATE | MAX_DRAWDOWN."),
+    metric: Metric = typer.Option("NET_PROFIT", "--metric", help="What each train window maximises (MAX_DRAWDOWN: minimises)."),
     job_id: str | None = typer.Option(None, "--job-id", help="Job id; run again with the same id to resume."),
     ray: str | None = typer.Option(None, "--ray", help="Ray address ('auto', 'ray://host:10001', or 'local')."),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (ignored with --ray)."),
     seed: int = typer.Option(0, "--seed", help="Seed of random draws, samplers and bootstrap."),
-    input_file: Path | None = typer.Option(None, "--input", help="Parquet/CSV candle file instead of a stored series."),
+    input_file: Path | None = typer.Option(None, "--input", "-i", help="Parquet/CSV candle file instead of a stored series."),
+    start: str | None = typer.Option(None, "--start", help="First bar searched (UTC date/time or epoch ms), inclusive."),
+    end: str | None = typer.Option(None, "--end", help="End of the bars searched (UTC date/time or epoch ms), exclusive."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
@@ -65,8 +76,9 @@ def optimize(
     try:
         spec = build_spec(
             strategy=strategy, exchange=exchange, symbols=symbols.split(","), timeframes=timeframes.split(","),
-            method=method, samples=samples, sampler=sampler, walk_forward=walk_forward, anchored=anchored, purge=purge,
-            embargo=embargo, min_trades=min_trades, metric=metric, seed=seed, input_file=input_file,
+            method=method.value, samples=samples, sampler=sampler.value, walk_forward=walk_forward, anchored=anchored,
+            purge=purge, embargo=embargo, min_trades=min_trades, metric=metric.value, seed=seed, input_file=input_file,
+            start=parse_time(start), end=parse_time(end),
         )  # fmt: skip
         job = start_optimization(settings, spec, job_id)  # checks strategy and markets before creating the job record
         console.print(f"job [bold]{job.id}[/] ({job.status.value}); resume with --job-id {job.id}")

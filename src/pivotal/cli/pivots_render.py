@@ -114,7 +114,8 @@ def render_table(events: list[PivotEvent], pivots: PivotSet, limit: int, source:
     listing.add_column("bar", justify="right")
     listing.add_column("time (UTC)", no_wrap=True)
     listing.add_column("price", justify="right")
-    listing.add_column("confirmed at bar", justify="right")
+    # short headers: the table fits 80 columns (a terminal or a pipe) with nothing cut off
+    listing.add_column("conf. bar", justify="right")
     listing.add_column("confirmed (UTC)", no_wrap=True)
     listing.add_column("lag", justify="right")
     for e in shown:

@@ -4,12 +4,13 @@ Argument parsing and printing only: the use cases are ``pivotal.services.train``
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from pivotal.cli.common import DataDirOption, StoreOption, console, fail, parse_time, settings_from
+from pivotal.cli.common import DataDirOption, StoreOption, console, emit_json, fail, parse_time, settings_from
 
 # Services load torch and pandas: imported by the commands, so `--help` stays fast.
 
@@ -25,18 +26,30 @@ class Device(StrEnum):
     cuda = "cuda"
 
 
+class Preset(StrEnum):
+    """Size presets: cnn small|medium (models.protocol.CNN_PRESETS), transformer 5m|8m|12m (TRANSFORMER_PRESETS)."""
+
+    small = "small"
+    medium = "medium"
+    p5m = "5m"
+    p8m = "8m"
+    p12m = "12m"
+
+
 def train(
     model: ModelType = typer.Option(..., "--model", "-m", help="cnn, transformer or dqn (the DQN trains its CNN per fold)."),
-    exchange: str = typer.Option("binance", "--exchange", "-e"),
+    exchange: str = typer.Option("binance", "--exchange", "-e", help="Exchange of the stored series (ccxt id)."),
     symbol: str = typer.Option(..., "--symbol", "-s", help="e.g. BTC/USDT"),
-    timeframes: str = typer.Option("1h,4h,1d", "--timeframes", "-t", help="Windows; the first is the base (labels, steps)."),
+    timeframes: str = typer.Option(
+        "1h,4h,1d", "--timeframes", "--timeframe", "-t", help="Windows; the first is the base (labels, steps)."
+    ),
     input_file: Path | None = typer.Option(None, "--input", "-i", help="Parquet/CSV of base bars, not the store."),
     name: str = typer.Option("", "--name", help="Checkpoint name (default: the model type)."),
     epochs: int = typer.Option(5, "--epochs", min=1),
     batch_size: int = typer.Option(128, "--batch-size", min=1),
     window: int = typer.Option(100, "--window", min=100, help="Bars per window (validation needs >= 100)."),
     stride: int = typer.Option(1, "--stride", min=1, help="Sample every N base bars."),
-    preset: str = typer.Option("", "--preset", help="cnn: small|medium; transformer: 5m|8m|12m."),
+    preset: Preset | None = typer.Option(None, "--preset", help="cnn: small or medium; transformer: 5m, 8m or 12m."),
     walk_forward: str = typer.Option("365/7/180", "--walk-forward", help="TRAIN/GAP/TEST or TRAIN/GAP/TEST/STEP, in days."),
     folds: int = typer.Option(3, "--folds", min=1, help="Use the most recent N folds; the last is the holdout."),
     episodes: int = typer.Option(2, "--episodes", min=1, help="DQN episodes per fold."),
@@ -75,7 +88,7 @@ def train(
             batch_size=batch_size,
             device=device.value,
             seed=seed,
-            preset=preset,
+            preset=preset.value if preset is not None else "",
             walk_forward=WalkForwardSpec.parse(walk_forward),
             max_folds=folds,
             episodes=episodes,
@@ -108,6 +121,7 @@ def predict(
     at: str = typer.Option(..., "--at", help="As-of time (UTC date/time or epoch ms): only candles closed by then."),
     exchange: str | None = typer.Option(None, "--exchange", "-e", help="Default: the exchange the model was trained on."),
     threshold: float = typer.Option(0.8, "--min-completeness", min=0.0, max=1.0),
+    as_json: bool = typer.Option(False, "--json", help="Accepted everywhere; predict always prints JSON (one line when piped)."),
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
 ) -> None:
@@ -123,4 +137,4 @@ def predict(
         raise fail(str(exc.args[0]) if exc.args else str(exc)) from None
     except (PivotalError, ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
-    typer.echo(output.to_json())
+    emit_json(json.loads(output.to_json()))

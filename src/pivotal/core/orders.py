@@ -65,6 +65,7 @@ class Order:
     fraction: float = 1.0
     order_type: OrderType = OrderType.MARKET
     client_order_id: str = ""
+    exit_reason: ExitReason = ExitReason.SIGNAL  # of an exit: SIGNAL (the strategy) or BREAKER (the risk engine)
 
     @property
     def side(self) -> OrderSide | None:
@@ -100,8 +101,10 @@ class Order:
         )  # fmt: skip
 
     @classmethod
-    def exit(cls, tag: str = "", *, symbol: str = "", client_order_id: str = "") -> Order:
-        return cls("exit", tag=tag, symbol=symbol, client_order_id=client_order_id)
+    def exit(
+        cls, tag: str = "", *, symbol: str = "", client_order_id: str = "", reason: ExitReason = ExitReason.SIGNAL
+    ) -> Order:
+        return cls("exit", tag=tag, symbol=symbol, client_order_id=client_order_id, exit_reason=reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,11 @@ class DuckDBStore(SqlMarketStore):
             self._con.begin()
             try:
                 yield self._con
+            except duckdb.InterruptException:
+                # Ctrl-C reached DuckDB first: it becomes an ordinary Exception, which the importers would report
+                # as one failed file and go on; give Python's KeyboardInterrupt back so the run stops.
+                self._con.rollback()
+                raise KeyboardInterrupt from None
             except BaseException:
                 self._con.rollback()
                 raise

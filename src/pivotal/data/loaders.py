@@ -3,9 +3,12 @@
 Every command that takes ``--input FILE`` (pivots, backtest, optimize, train) reads it here, so the same file gives
 the same bars everywhere and is validated by the same rules as an import (``data.validation.validate_candles``).
 
-Files: Parquet or CSV with columns ``timestamp|ts, open, high, low, close[, volume]`` (timestamps are bar open times in
-epoch ms or datetimes, UTC); other layouts the importers recognise (Binance dumps, freqtrade files) are read through
-them. The timeframe is ``timeframe`` if given, else the Parquet ``timeframe`` metadata, else the most common step.
+Files: Parquet or CSV with columns ``timestamp|ts, open, high, low, close[, volume]``; timestamps are bar open times,
+read by the importers' one set of rules (``importers.base``: Parquet integers are epoch ms, Arrow timestamps convert by
+their unit, CSV epochs by magnitude s/ms/µs/ns, ISO-8601 is UTC unless it has an offset; whole ms only, 2009 .. now +
+1 day), so a file gives the same times here as through ``pivotal data import``. Other layouts the importers recognise
+(Binance dumps, freqtrade files) are read through them. The timeframe is ``timeframe`` if given, else the Parquet
+``timeframe`` metadata, else the most common step.
 
 Errors are one line naming the file/series, the row and field, and the fix: ``BarsError`` (a ``UserInputError``) for
 bad arguments or files, ``SeriesNotFound`` (a ``DataNotFound``) when the store lacks the series.
@@ -26,12 +29,11 @@ import pyarrow.parquet as pq
 from pivotal.core.errors import DataNotFound, UserInputError
 from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.data.candles import Candles
+from pivotal.data.importers.base import ImportFormatError, arrow_epoch_ms, iso_ms, lines_from, timestamp_column
 from pivotal.data.store import MarketStore, SeriesInfo
 from pivotal.data.validation import ValidationError, validate_candles
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
-_SECONDS_LIMIT = 100_000_000_000  # epoch ms pass this in 1973; smaller integers are seconds
-_MICROS_LIMIT = 100_000_000_000_000  # epoch ms reach this in year 5138; larger integers are µs or ns
 _IMPORT_HINT = "`pivotal data import` / `pivotal data download`"
 
 
@@ -112,30 +114,62 @@ def load_candles_file(
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame | None, dict[str, str]]:
-    """The file as a frame plus its Parquet metadata; ``None`` when it is not a plain candle table."""
+    """The file as a frame plus its Parquet metadata; ``None`` when it is not a plain candle table.
+
+    The time column is converted here, by the importers' rules (``importers.base.arrow_epoch_ms`` for Parquet: Arrow
+    timestamps by their unit, integers epoch ms, ISO strings; ``generic_csv``'s epoch-by-magnitude or ISO for CSV), so
+    the frame's ``ts`` is already exact epoch ms: the same file gives the same times here and in ``data import``.
+    """
     suffixes = "".join(path.suffixes).lower()
     try:
         if suffixes.endswith((".parquet", ".pq")):
-            meta = pq.read_schema(path).metadata or {}
-            frame = pd.read_parquet(path)
+            table = pq.read_table(path)
+            meta = table.schema.metadata or {}
             info = {k.decode(): v.decode() for k, v in meta.items() if k != b"pandas"}
+            name = _time_column(table.column_names)
+            ts = None if name is None else arrow_epoch_ms(table.column(name), str(path), name)
+            frame = table.drop_columns([name] if name is not None else []).to_pandas()
         elif suffixes.endswith((".csv", ".csv.gz")):
-            frame, info = pd.read_csv(path), {}
+            header = pd.read_csv(path, nrows=0).columns
+            name = _time_column([str(c) for c in header])
+            frame, info = pd.read_csv(path, dtype={name: str} if name is not None else None), {}
+            ts = None if name is None else _csv_times(frame.pop(name), str(path))
         elif suffixes.endswith((".zip", ".feather", ".json")):
             return None, {"reason": f"unsupported file type {path.suffix!r}"}
         else:
             raise BarsError(f"{path}: unsupported file type {path.suffix!r}; use .parquet or .csv")
+    except ImportFormatError as exc:
+        raise BarsError(str(exc).splitlines()[0]) from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         if isinstance(exc, BarsError):
             raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BarsError(f"{path}: cannot read the file ({first}); use a Parquet or CSV candle file") from None
+    columns = [str(c).strip().lower() for c in ([name] if name is not None else []) + list(frame.columns)]
     frame = frame.rename(columns=lambda c: str(c).strip().lower())
+    if ts is not None:
+        frame.insert(0, "ts", ts)
     missing = _missing_columns(frame)
     if missing:
-        found = ", ".join(map(str, frame.columns))
-        return None, {"reason": f"missing column(s) {', '.join(missing)}; found {found}"}
+        return None, {"reason": f"missing column(s) {', '.join(missing)}; found {', '.join(columns)}"}
     return frame, info
+
+
+def _time_column(names: list[str]) -> str | None:
+    """The bar open time column as the file names it (``timestamp`` or ``ts``, any case and padding)."""
+    for wanted in ("timestamp", "ts"):
+        found = [n for n in names if n.strip().lower() == wanted]
+        if found:
+            return found[0]
+    return None
+
+
+def _csv_times(text: pd.Series, source: str) -> np.ndarray:
+    """CSV times as ``data import --format csv`` reads them: epoch s/ms/µs/ns by magnitude, or ISO-8601 (UTC)."""
+    frame = pd.DataFrame({"ts": text})
+    if text.str.strip().str.fullmatch(r"-?\d+(\.\d+)?").all():
+        return timestamp_column(frame, "ts", source, 2)
+    return iso_ms(text, source, "ts", lines_from(2))
 
 
 def _missing_columns(frame: pd.DataFrame) -> list[str]:
@@ -167,7 +201,7 @@ def _via_importers(path: Path, timeframe: str | None, exchange: str, symbol: str
 
 
 def _from_frame(path: Path, frame: pd.DataFrame, meta: dict[str, str], timeframe: str | None) -> Candles:
-    ts = _ms_timestamps(path, frame["timestamp" if "timestamp" in frame.columns else "ts"])
+    ts = np.ascontiguousarray(frame["ts"].to_numpy(np.int64))
     prices = {c: _floats(path, frame[c], c) for c in PRICE_COLUMNS}
     volume = _floats(path, frame["volume"], "volume") if "volume" in frame.columns else np.zeros(len(ts))
     tf = timeframe or _meta_timeframe(meta) or infer_timeframe(ts)
@@ -184,32 +218,6 @@ def _floats(path: Path, column: pd.Series, name: str) -> np.ndarray:
         values = pd.to_numeric(column, errors="coerce")
         row = int(np.flatnonzero(values.isna() & column.notna())[0])
         raise BarsError(f"{path}: row {row}, field '{name}': cannot parse {column.iloc[row]!r} as a number") from None
-
-
-def _ms_timestamps(path: Path, column: pd.Series) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(column):
-        utc = column.dt.tz_convert("UTC") if column.dt.tz is not None else column.dt.tz_localize("UTC")
-        return np.ascontiguousarray(utc.dt.as_unit("ms").astype("int64").to_numpy())
-    if not pd.api.types.is_numeric_dtype(column):
-        try:
-            return _ms_timestamps(path, pd.to_datetime(column, utc=True))
-        except (ValueError, TypeError):
-            raise BarsError(
-                f"{path}: field 'timestamp': cannot parse {column.iloc[0]!r}; use epoch ms or ISO datetimes"
-            ) from None
-    as_float = column.to_numpy(np.float64)
-    if np.isnan(as_float).any():
-        row = int(np.flatnonzero(np.isnan(as_float))[0])
-        raise BarsError(f"{path}: row {row}, field 'timestamp' is empty; drop the row")
-    ts = np.ascontiguousarray(column.to_numpy().astype(np.int64))
-    if len(ts) and ts.max() < _SECONDS_LIMIT:
-        raise BarsError(f"{path}: field 'timestamp' looks like epoch seconds (max {int(ts.max())}); convert to milliseconds")
-    if len(ts) and ts.max() >= _MICROS_LIMIT:
-        raise BarsError(
-            f"{path}: field 'timestamp' looks like epoch microseconds or nanoseconds (max {int(ts.max())}); "
-            "convert to milliseconds"
-        )
-    return ts
 
 
 def _meta_timeframe(meta: dict[str, str]) -> str | None:

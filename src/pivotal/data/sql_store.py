@@ -139,7 +139,7 @@ class SqlMarketStore(ABC):
 
     def holdings(self) -> list[Holding]:
         """Trades, depth snapshots and depth updates per market (candles: ``series``)."""
-        found = []
+        found: list[Holding] = []
         for kind, table, ms, units in _HOLDINGS:
             rows = self.query(
                 f"SELECT exchange, symbol, MIN({ms}), MAX({ms}), {units}, COUNT(*) FROM {table} "

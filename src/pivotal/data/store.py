@@ -135,6 +135,19 @@ class MarketStore(Protocol):
         self, exchange: str, symbol: str, start_ns: int | None = None, end_ns: int | None = None
     ) -> pd.DataFrame: ...
 
+    # --- what is stored, and repair ---------------------------------------------------------------
+    def holdings(self) -> list[Holding]:
+        """Trades, depth snapshots and depth updates per market (``data info``)."""
+        ...
+
+    def verify(self, now_ms: int | None = None) -> list[Problem]:
+        """Every broken invariant of the stored candles; [] when sound (``data verify``)."""
+        ...
+
+    def delete_candles(self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None) -> int:
+        """Delete one series' bars with ``start <= ts < end`` (all without bounds) in one transaction; how many."""
+        ...
+
     # --- portable SQL for later layers -----------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 

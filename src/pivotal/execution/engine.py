@@ -27,7 +27,7 @@ from pivotal.core.metrics import bar_stats, trade_metrics
 from pivotal.core.orders import Bar, Order
 from pivotal.core.timeframes import timeframe_ms
 from pivotal.core.trades import EquityCurve, Trade, TradeList
-from pivotal.core.vocabulary import EXIT_EOD, EXIT_REASONS, EXIT_SIGNAL
+from pivotal.core.vocabulary import EXIT_EOD, EXIT_REASONS
 from pivotal.data.candles import Candles
 from pivotal.execution.portfolio import OpenPosition, Portfolio
 from pivotal.execution.simulated_venue import SimulatedVenue
@@ -98,6 +98,33 @@ class _Feed:
         if detail is not None and len(detail):
             self.d_bounds = map_detail(c, detail).tolist()
             self.detail = (detail.open, detail.high, detail.low)
+
+    def append(self, ts: int, open_: float, high: float, low: float, close: float, volume: float) -> int:
+        """One more closed bar (incremental driving, no detail bars); returns its index. ``seal`` trims the records."""
+        if self.d_bounds is not None:
+            raise ValueError("detail bars are not supported when bars are pushed one at a time")
+        if self.n == self.equity.shape[0]:
+            grow = max(1024, self.n)
+            self.equity = np.concatenate((self.equity, np.empty(grow)))
+            self.in_pos = np.concatenate((self.in_pos, np.zeros(grow, dtype=bool)))
+        self.ts.append(ts)
+        self.open.append(open_)
+        self.high.append(high)
+        self.low.append(low)
+        self.close.append(close)
+        self.volume.append(volume)
+        self.close_ts.append(ts + self.tf_ms if self.tf_ms else 0)
+        self.n += 1
+        return self.n - 1
+
+    def seal(self) -> None:
+        """After pushed bars: the candles and per-bar records hold exactly the ``n`` bars seen (no-op otherwise)."""
+        if len(self.c) != self.n:
+            c = self.c
+            self.c = Candles(np.asarray(self.ts, np.int64), np.asarray(self.open), np.asarray(self.high),
+                             np.asarray(self.low), np.asarray(self.close), np.asarray(self.volume),
+                             c.exchange, c.symbol, c.timeframe)  # fmt: skip
+        self.equity, self.in_pos = self.equity[: self.n], self.in_pos[: self.n]
 
 
 def map_detail(candles: Candles, detail: Candles) -> np.ndarray:
@@ -290,9 +317,23 @@ class EventEngine:
         bar = Bar(t, f.ts[t], f.open[t], f.high[t], f.low[t], f.close[t], f.volume[t], f.symbol, f.tf, f.close_ts[t])
         self._decide(strategy, f, bar, f.pos, float(f.equity[t]))
 
+    # -- incremental driving (the runtime) ---------------------------------------------------------------------------
+    def push_bar(
+        self, strategy: StrategyProtocol, symbol: str, ts: int, open_: float, high: float, low: float, close: float,
+        volume: float,
+    ) -> int:  # fmt: skip
+        """Append one closed bar of ``symbol`` and process it as one event (the same ``_event`` as ``run``); bars
+        arrive in time order, the engine having been built on empty ``Candles`` per symbol. Returns the bar's index;
+        :meth:`finish` ends the run."""
+        f = self._feed(symbol)
+        t = f.append(ts, open_, high, low, close, volume)
+        self._event(strategy, f, t)
+        return t
+
     def finish(self, strategy: StrategyProtocol) -> BacktestResult:
         """Close what is still open at each symbol's last close (EOD) and build the result."""
         for f in self.feeds:
+            f.seal()
             if f.pos is not None and f.n:
                 self._close(strategy, f, f.n - 1, f.close[f.n - 1], EXIT_EOD)
                 f.equity[f.n - 1] = self.portfolio.equity()
@@ -309,7 +350,7 @@ class EventEngine:
         pending, f.pending = f.pending, []
         for order, _ in pending:
             if order.action == "exit" and f.pos is not None:
-                self._close(strategy, f, t, f.open[t], EXIT_SIGNAL)
+                self._close(strategy, f, t, f.open[t], int(order.exit_reason))
         for order, decided in pending:
             if order.action == "enter" and f.pos is None:
                 self._open(strategy, f, order, decided, t)

@@ -53,6 +53,8 @@ class OptimizeSpec:
     pbo_slices: int = 8
     input: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    start: int | None = None  # epoch ms, inclusive: only bars from here on are searched
+    end: int | None = None  # epoch ms, exclusive
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -71,6 +73,9 @@ class OptimizeSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["symbols"], d["timeframes"] = list(self.symbols), list(self.timeframes)
+        for key in ("start", "end"):  # absent when unset: the stored specs of earlier jobs stay equal (resume)
+            if d[key] is None:
+                del d[key]
         return d
 
     @classmethod

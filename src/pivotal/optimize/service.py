@@ -14,8 +14,8 @@ from pivotal.config import Settings
 from pivotal.core.errors import UserInputError
 from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.candles import Candles
+from pivotal.data.loaders import check_range, load_candles_file
 from pivotal.data.loaders import load_candles as load_stored
-from pivotal.data.loaders import load_candles_file
 from pivotal.data.store import MarketStore
 from pivotal.optimize.configs import TrainedConfiguration
 from pivotal.optimize.jobs import JobService, OptimizationJob
@@ -60,10 +60,17 @@ def objective_for(strategy: str, candles: Candles) -> Objective:
 def load_candles(store: MarketStore | None, spec: OptimizeSpec, market: Market) -> Candles:
     """From ``spec.input`` when given, else from the store (both through ``pivotal.data.loaders``)."""
     if spec.input:
-        return load_candles_file(Path(spec.input), timeframe=market.timeframe, exchange=market.exchange, symbol=market.symbol)
+        return load_candles_file(
+            Path(spec.input),
+            timeframe=market.timeframe,
+            exchange=market.exchange,
+            symbol=market.symbol,
+            start=spec.start,
+            end=spec.end,
+        )
     if store is None:
         raise UserInputError("no store and no --input file to read candles from")
-    return load_stored(store, market.exchange, market.symbol, market.timeframe)
+    return load_stored(store, market.exchange, market.symbol, market.timeframe, start=spec.start, end=spec.end)
 
 
 def markets_of(spec: OptimizeSpec) -> list[Market]:
@@ -76,6 +83,7 @@ def check(store: MarketStore | None, spec: OptimizeSpec) -> None:
     from pivotal.strategies.registry import get_strategy
 
     get_strategy(spec.strategy)
+    check_range(spec.start, spec.end)
     hold = SWEEP_MAX_HOLD.get(spec.strategy, lambda: 0)()
     for market in markets_of(spec):
         check_purge(spec, hold, timeframe_ms(market.timeframe), market)

@@ -6,9 +6,12 @@ Each opens the configured store, does one thing, closes it, and returns plain re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pivotal.config import Settings
 from pivotal.core.errors import DataNotFound, PivotalError, UserInputError
@@ -41,19 +44,45 @@ def import_files(
 
     files = [str(p) for p in iter_files(paths)]
     done: list[FileResult] = []
+    interrupted = threading.Event()
 
     def on_file(result: FileResult) -> None:
+        if interrupted.is_set():  # Ctrl-C inside a library (DuckDB, pyarrow) can surface as that file's "error"
+            raise KeyboardInterrupt
         done.append(result)
         if progress is not None:
             progress(result)
 
     store = open_store(settings)
     try:
-        return import_path(store, list(paths), options, progress=on_file)
+        with _noting_sigint(interrupted):
+            return import_path(store, list(paths), options, progress=on_file)
     except KeyboardInterrupt:
         raise ImportInterrupted(_interrupted(files, done)) from None
     finally:
         store.close()
+
+
+@contextmanager
+def _noting_sigint(flag: threading.Event) -> Iterator[None]:
+    """Record that Ctrl-C was pressed (then behave as before: KeyboardInterrupt). Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        flag.set()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class ImportInterrupted(PivotalError):
@@ -167,7 +196,7 @@ def bars_to_delete(
     try:
         stored = {(s.exchange, s.symbol, s.timeframe) for s in store.series()}
         if (exchange, symbol, timeframe) not in stored:
-            have = ", ".join(sorted("/".join((e, s, t)) for e, s, t in stored)) or "nothing"
+            have = ", ".join(sorted(" ".join(key) for key in stored)) or "nothing"
             raise DataNotFound(f"no stored series {exchange} {symbol} {timeframe}; stored: {have}")
         where, bounds = range_filter(start, end)
         sql_text = f"SELECT COUNT(*) FROM candles WHERE exchange = ? AND symbol = ? AND timeframe = ?{where}"

@@ -46,6 +46,8 @@ def build_spec(
     metric: str = "NET_PROFIT",
     seed: int = 0,
     input_file: Path | None = None,
+    start: int | None = None,
+    end: int | None = None,
 ) -> OptimizeSpec:
     """A validated :class:`OptimizeSpec` from user options (durations as text such as ``60d``; ``walk_forward``
     ``None`` or ``"none"``: no out-of-sample). Every refusal is one ``UserInputError`` line."""
@@ -69,6 +71,8 @@ def build_spec(
             metric=metric.upper(),
             seed=seed,
             input=str(input_file.resolve()) if input_file else None,
+            start=start,
+            end=end,
         )
     except PivotalError:
         raise
@@ -124,7 +128,7 @@ def run_optimization(
 
     A failure is recorded on the job (FAILED, with the error) and re-raised; running the id again resumes.
     """
-    store = open_store(settings)
+    store = open_store(settings, transient=True)  # hold the DuckDB file only while reading/writing (docs/data.md)
     runner = make_runner(workers, ray)
     try:
         jobs = OptimizationJobs(settings, store, runner, progress)

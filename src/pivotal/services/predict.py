@@ -14,7 +14,6 @@ from pivotal.data.backends import open_store
 from pivotal.features.completeness import InputNotReady, check_completeness
 from pivotal.features.encoding import encode
 from pivotal.features.model_io import ModelOutput
-from pivotal.models.registry import load_model
 from pivotal.services.train import checkpoints
 from pivotal.training.pipeline import RunSpec, live_input
 
@@ -43,5 +42,5 @@ def predict(
     if not completeness.ready:
         at = datetime.fromtimestamp(t / 1000, UTC).strftime("%Y-%m-%d %H:%M")
         raise InputNotReady(f"no prediction for {symbol} at {at}: {completeness.reason}")
-    loaded = load_model(manager.weights_path(info))
+    loaded = manager.load(info)  # a corrupt weights file: one CorruptCheckpoint line
     return loaded.predict(encode(inp, input_spec), symbol=symbol, timestamp=t)

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pivotal.data.state.checkpoints import CheckpointIndex, LockedIndex
+from pivotal.core.errors import PivotalError
+from pivotal.data.state.checkpoints import CheckpointIndex, LockedIndex, sync_dir
 from pivotal.models.protocol import Model, config_to_dict
 
 DEFAULT_KEEP = 5
@@ -65,10 +66,19 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+class CorruptCheckpoint(PivotalError):
+    """A listed checkpoint whose weights file is missing, empty or unreadable."""
+
+
 def _atomic_write_bytes(path: Path, write: Any) -> None:
+    """``write(tmp)``, fsync it, rename it over ``path``, fsync the folder: after a crash or power cut the final
+    name holds either the old file or the whole new one, never an empty or partial one."""
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+    sync_dir(path.parent)
 
 
 def _check_name(name: str) -> None:
@@ -170,9 +180,37 @@ class CheckpointManager:
         Training never warm-starts from it: the best checkpoint has seen recent data that earlier walk-forward
         test windows cover, so reusing it there would leak.
         """
+        return self.load(self.resolve(name))
+
+    def load(self, info: CheckpointInfo) -> Any:
+        """The model of one checkpoint; a missing, empty or corrupt weights file is one ``CorruptCheckpoint`` line
+        (torch's own errors say "Aborted." for an empty file, or advise ``weights_only=False``, which would run
+        whatever code the file holds)."""
+        import pickle
+        import zipfile
+
         from pivotal.models.registry import load_model
 
-        return load_model(self.weights_path(self.resolve(name)))
+        path = self.weights_path(info)
+        ref = f"{info.name}/{info.id}"
+        fix = f"fix: delete it with `pivotal models delete {ref}` (and train again), or restore the file from a backup"
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise CorruptCheckpoint(f"checkpoint {ref}: weights file {path} is missing; {fix}") from None
+        if size == 0:
+            raise CorruptCheckpoint(f"checkpoint {ref}: weights file {path} is empty (0 bytes); {fix}")
+        try:
+            return load_model(path)
+        except ValueError as exc:  # load_model's own "not a pivotal model file" line
+            raise CorruptCheckpoint(f"checkpoint {ref}: {(str(exc).splitlines() or [''])[0]}; {fix}") from None
+        except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, KeyError, OSError) as exc:
+            why = type(exc).__name__
+            raise CorruptCheckpoint(f"checkpoint {ref}: weights file {path} is corrupt ({why}); {fix}") from None
+
+    def problems(self) -> builtins.list[str]:
+        """One line per malformed index entry (skipped by ``list``)."""
+        return self.index.problems()
 
     def resolve(self, ref: str) -> CheckpointInfo:
         """``name`` → its best checkpoint; ``name/id`` → that one. The error lists what exists."""

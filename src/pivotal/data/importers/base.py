@@ -124,10 +124,12 @@ def numeric_column(frame: pd.DataFrame, column: str, field: str, source: str, fi
     """
     text = frame[column]
     values = pd.to_numeric(text, errors="coerce").to_numpy(np.float64)
-    bad = np.isnan(values) & ~text.astype(str).str.strip().str.lower().isin(("nan",)).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ImportFormatError(f"{source}: line {first_line + i}, field {field}: cannot parse {text.iloc[i]!r} as a number")
+    missing = np.flatnonzero(np.isnan(values))
+    if len(missing):  # only NaN cells are looked at again: no text copies of the whole column
+        literal = text.iloc[missing].astype(str).str.strip().str.lower().isin(("nan",)).to_numpy()
+        if not literal.all():
+            i = int(missing[np.flatnonzero(~literal)[0]])
+            raise ImportFormatError(f"{source}: line {first_line + i}, field {field}: cannot parse {text.iloc[i]!r} as a number")
     return values
 
 

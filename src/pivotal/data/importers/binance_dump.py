@@ -6,9 +6,7 @@ as a stream in chunks (``streaming``): memory grows with the compact candles, no
 
 from __future__ import annotations
 
-import io
 import re
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ import pandas as pd
 from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.data.candles import Candles
 from pivotal.data.importers.base import CandleBatch, ImportFormatError, numeric_column, timestamp_column
-from pivotal.data.importers.streaming import CHUNK_ROWS, Columns, csv_chunks, dump_errors, first_char, open_dump
+from pivotal.data.importers.streaming import CHUNK_ROWS, Columns, dump_chunks
 from pivotal.data.symbols import unified_symbol
 
 KLINE_COLUMNS = (
@@ -61,21 +59,11 @@ def read_binance_dump(
 def stream_klines(path: Path, exchange: str, symbol: str, timeframe: str, chunk_rows: int = CHUNK_ROWS) -> Candles:
     """A kline dump (csv or zip) -> Candles, parsed ``chunk_rows`` rows at a time (only the OHLCV fields are kept)."""
     source = str(path)
-    has_header = not first_char(path).isdigit()
-    first_line = 2 if has_header else 1
     columns = Columns()
-    with dump_errors(path), open_dump(path) as stream:
-        chunks = csv_chunks(stream, chunk_rows=chunk_rows, header=None, skiprows=1 if has_header else 0)
-        with closing(chunks):  # closed before the stream is, also when a chunk fails
-            for offset, frame in chunks:
+    with dump_chunks(path, chunk_rows) as (first_line, chunks):
+        for offset, frame in chunks:
             columns.add(**_kline_columns(frame, source, first_line + offset))
-    return Candles(
-        ts=columns.join("ts", np.int64),
-        **{name: columns.join(name, np.float64) for name in ("open", "high", "low", "close", "volume")},
-        exchange=exchange,
-        symbol=symbol,
-        timeframe=timeframe,
-    )
+    return columns.candles(exchange, symbol, timeframe)
 
 
 def _series_of(path: Path, exchange: str, symbol: str | None, timeframe: str | None) -> tuple[str, str]:
@@ -94,31 +82,6 @@ def _series_of(path: Path, exchange: str, symbol: str | None, timeframe: str | N
     if timeframe not in TIMEFRAMES:
         raise ImportFormatError(f"{path}: timeframe {timeframe!r} is not supported; use one of {' '.join(TIMEFRAMES)}")
     return symbol, timeframe
-
-
-def read_dump_text(path: Path) -> str:
-    """The whole CSV text of a dump (small files and tests; imports stream it, see ``stream_klines``)."""
-    with dump_errors(path), open_dump(path) as stream:
-        return stream.read().decode()
-
-
-def read_csv_text(text: str, source: str, skiprows: int) -> pd.DataFrame:
-    """All cells as text; a ragged or empty CSV is named instead of surfacing pandas' tokenizer error."""
-    try:
-        return pd.read_csv(io.StringIO(text), header=None, skiprows=skiprows, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise ImportFormatError(f"{source}: no rows; fix: the file is empty or holds only a header") from None
-    except pd.errors.ParserError as exc:
-        raise ImportFormatError(f"{source}: not a well-formed CSV: {str(exc).strip()}") from None
-
-
-def parse_klines_csv(text: str, source: str, exchange: str, symbol: str, timeframe: str) -> Candles:
-    """12-column kline CSV text -> Candles (only the OHLCV fields are kept), in one piece."""
-    first = text.lstrip().split("\n", 1)[0]
-    has_header = not first[:1].isdigit()
-    frame = read_csv_text(text, source, 1 if has_header else 0)
-    columns = _kline_columns(frame, source, 2 if has_header else 1)
-    return Candles(**columns, exchange=exchange, symbol=symbol, timeframe=timeframe)
 
 
 def _kline_columns(frame: pd.DataFrame, source: str, first_line: int) -> dict[str, np.ndarray]:

@@ -7,15 +7,14 @@ USD-M futures: ``id, price, qty, quote_qty, time, is_buyer_maker`` with a header
 from __future__ import annotations
 
 import re
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pivotal.data.importers.base import ImportFormatError, TradeBatch, numeric_column, timestamp_column
-from pivotal.data.importers.binance_dump import LINEAR_EXCHANGES, read_csv_text
-from pivotal.data.importers.streaming import CHUNK_ROWS, Columns, csv_chunks, dump_errors, first_char, open_dump
+from pivotal.data.importers.binance_dump import LINEAR_EXCHANGES
+from pivotal.data.importers.streaming import CHUNK_ROWS, Columns, dump_chunks
 from pivotal.data.symbols import unified_symbol
 from pivotal.data.trades import Trades
 
@@ -38,14 +37,10 @@ def read_binance_trades_dump(
         if m is None:
             raise ImportFormatError(f"{path}: not a Binance trades dump name like BTCUSDT-trades-2024-01.zip; pass --symbol")
         symbol = unified_symbol("linear" if exchange in LINEAR_EXCHANGES else "spot", m["raw"])
-    has_header = not first_char(path).isdigit()
-    first_line = 2 if has_header else 1
     columns = Columns()
-    with dump_errors(path), open_dump(path) as stream:
-        chunks = csv_chunks(stream, chunk_rows=chunk_rows, header=None, skiprows=1 if has_header else 0)
-        with closing(chunks):  # closed before the stream is, also when a chunk fails
-            for offset, frame in chunks:
-                columns.add(**_trade_columns(frame, str(path), first_line + offset))
+    with dump_chunks(path, chunk_rows) as (first_line, chunks):
+        for offset, frame in chunks:
+            columns.add(**_trade_columns(frame, str(path), first_line + offset))
     trades = Trades(
         ts=columns.join("ts", np.int64),
         trade_id=columns.join("trade_id", np.int64),
@@ -56,13 +51,6 @@ def read_binance_trades_dump(
         symbol=symbol,
     )
     return TradeBatch(trades, str(path))
-
-
-def parse_trades_csv(text: str, source: str, exchange: str, symbol: str) -> Trades:
-    """Trade CSV text -> Trades, in one piece."""
-    has_header = not text.lstrip()[:1].isdigit()
-    frame = read_csv_text(text, source, 1 if has_header else 0)
-    return Trades(**_trade_columns(frame, source, 2 if has_header else 1), exchange=exchange, symbol=symbol)
 
 
 def _trade_columns(frame: pd.DataFrame, source: str, first_line: int) -> dict[str, np.ndarray]:

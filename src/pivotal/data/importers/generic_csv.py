@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from pivotal.data.candles import FIELDS, Candles
+from pivotal.data.candles import FIELDS
 from pivotal.data.importers.base import (
     CandleBatch,
     ImportFormatError,
@@ -56,30 +55,22 @@ def read_generic_csv(
     columns = Columns()
     iso: bool | None = None  # decided by the first chunk: epoch numbers or ISO text, like a whole-file read
     try:
-        for offset, frame in csv_chunks(path, chunk_rows=chunk_rows):
-            if offset == 0:
-                require_columns(list(frame.columns), tuple(mapping[f] for f in FIELDS), source)
-            first_line = 2 + offset  # line 1 is the header
-            if iso is None:
-                iso = not frame[mapping["ts"]].str.strip().str.fullmatch(r"-?\d+(\.\d+)?").all()
-            if iso:
-                ts = iso_ms(frame[mapping["ts"]], source, "ts", lines_from(first_line))
-            else:
-                ts = timestamp_column(frame, mapping["ts"], source, first_line)
-            columns.add(ts=ts, **{f: numeric_column(frame, mapping[f], f, source, first_line) for f in FIELDS[1:]})
+        with csv_chunks(path, chunk_rows=chunk_rows) as chunks:
+            for offset, frame in chunks:
+                if offset == 0:
+                    require_columns(list(frame.columns), tuple(mapping[f] for f in FIELDS), source)
+                first_line = 2 + offset  # line 1 is the header
+                if iso is None:
+                    iso = not frame[mapping["ts"]].str.strip().str.fullmatch(r"-?\d+(\.\d+)?").all()
+                if iso:
+                    ts = iso_ms(frame[mapping["ts"]], source, "ts", lines_from(first_line))
+                else:
+                    ts = timestamp_column(frame, mapping["ts"], source, first_line)
+                columns.add(ts=ts, **{f: numeric_column(frame, mapping[f], f, source, first_line) for f in FIELDS[1:]})
     except pd.errors.EmptyDataError:
         raise ImportFormatError(f"{path}: no header and no rows; fix: the file is empty") from None
     except pd.errors.ParserError as exc:
         raise ImportFormatError(f"{path}: not a well-formed CSV: {str(exc).strip()}") from None
     except UnicodeDecodeError as exc:
         raise ImportFormatError(f"{path}: not UTF-8 text ({exc.reason}); fix: save the CSV as UTF-8") from None
-    return CandleBatch(
-        Candles(
-            columns.join("ts", np.int64),
-            *(columns.join(f, np.float64) for f in FIELDS[1:]),
-            exchange=exchange,
-            symbol=symbol,
-            timeframe=timeframe,
-        ),
-        source,
-    )
+    return CandleBatch(columns.candles(exchange, symbol, timeframe), source)

@@ -61,6 +61,46 @@ MIGRATIONS: tuple[Callable[[Path, list[Entry]], list[Entry]], ...] = (_migrate_0
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
+def entry_problem(entry: Any) -> str | None:
+    """Why an index entry cannot be used (one line), or None when it is well formed. A bad entry (edited by hand,
+    written by a broken tool) is reported and skipped by readers; it never hides the other checkpoints."""
+    if not isinstance(entry, dict):
+        return f"entry is a {type(entry).__name__}, not an object"
+    missing = [k for k in REQUIRED if k not in entry]
+    if missing:
+        return f"entry lacks {', '.join(missing)}"
+    for key in ("name", "id", "path", "model_type", "metric_name", "created"):
+        if not isinstance(entry[key], str) or not entry[key]:
+            return f"{key} {entry[key]!r} is not a non-empty string"
+    metric = entry["metric"]
+    if isinstance(metric, bool) or not isinstance(metric, int | float):
+        return f"metric {metric!r} is not a number"
+    if not isinstance(entry["higher_is_better"], bool):
+        return f"higher_is_better {entry['higher_is_better']!r} is not true/false"
+    for key, default in OPTIONAL.items():
+        if key in entry and entry[key] is not None and default is not None and not isinstance(entry[key], type(default)):
+            return f"{key} is a {type(entry[key]).__name__}, not a {type(default).__name__}"
+    return None
+
+
+def sync_write_text(path: Path, text: str) -> None:
+    """Write, flush and fsync ``path`` (the temporary file of an atomic replace: the rename must not reach the disk
+    before the data does, or a power cut leaves an empty file under the final name)."""
+    with open(path, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def sync_dir(folder: Path) -> None:
+    """fsync a folder, so a rename inside it is durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _legacy_files(root: Path) -> list[Path]:
     return [p for p in root.glob("*/*.json") if not p.name.startswith(".")]
 
@@ -74,7 +114,24 @@ class CheckpointIndex:
 
     # --- reading (no lock: the file is only ever replaced whole) -------------------------------------
     def entries(self, name: str | None = None) -> list[Entry]:
-        """Entries (of model ``name``), sorted by name and id; an older layout is migrated first (under the lock)."""
+        """Well-formed entries (of model ``name``), sorted by name and id; an older layout is migrated first (under
+        the lock). Malformed entries are left out (see ``problems``)."""
+        return [e for e in self._all_entries() if entry_problem(e) is None and (name is None or e["name"] == name)]
+
+    def problems(self) -> list[str]:
+        """One line per malformed entry: where it is, what is wrong, the fix."""
+        lines = []
+        for position, entry in enumerate(self._all_entries()):
+            why = entry_problem(entry)
+            if why is not None:
+                label = f"{entry.get('name')}/{entry.get('id')}" if isinstance(entry, dict) else f"#{position}"
+                lines.append(
+                    f"checkpoint {label} in {self.path} (entry {position}): {why}; fix: restore the index from a backup, "
+                    f"or remove that entry from the file"
+                )
+        return lines
+
+    def _all_entries(self) -> list[Any]:
         entries = self._read()
         legacy = self.root.is_dir() and bool(_legacy_files(self.root))
         if entries is None and not legacy and not self.path.exists():
@@ -82,7 +139,7 @@ class CheckpointIndex:
         if entries is None or legacy:
             with self.locked() as locked:
                 entries = locked.entries_unlocked()
-        return [e for e in entries if name is None or e["name"] == name]
+        return entries
 
     def names(self) -> list[str]:
         return sorted({e["name"] for e in self.entries()})
@@ -115,6 +172,7 @@ class CheckpointIndex:
             try:
                 locked = LockedIndex(self)
                 locked.migrate()
+                locked.sweep()
                 yield locked
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -142,7 +200,7 @@ class LockedIndex:
             for step in MIGRATIONS[version:]:
                 entries = step(root, entries)
         elif _legacy_files(root):
-            known = {(e["name"], e["id"]) for e in entries}
+            known = {_key(e) for e in entries}
             entries = entries + [e for e in _migrate_0_to_1(root, []) if (e["name"], e["id"]) not in known]
         else:
             return
@@ -150,9 +208,19 @@ class LockedIndex:
         for meta in _legacy_files(root):
             meta.unlink(missing_ok=True)
 
+    def sweep(self) -> None:
+        """Remove temporary files a crashed writer left (``.index.json.tmp``, ``<name>/.<id>.pt.tmp``): under the
+        lock no writer is between its write and its rename."""
+        root = self.index.root
+        for orphan in [*root.glob(".*.tmp"), *root.glob("*/.*.tmp")]:
+            orphan.unlink(missing_ok=True)
+
     def entries_unlocked(self, name: str | None = None) -> list[Entry]:
-        """Entries (of model ``name``) as the index holds them now."""
-        return [e for e in self.index._read() or [] if name is None or e["name"] == name]
+        """Well-formed entries (of model ``name``) as the index holds them now."""
+        return [e for e in self._raw() if entry_problem(e) is None and (name is None or e["name"] == name)]
+
+    def _raw(self) -> list[Any]:
+        return self.index._read() or []
 
     def add(self, entry: Entry) -> Entry:
         """Add (or replace, by name and id) one entry; returns it with the optional keys filled in."""
@@ -161,16 +229,22 @@ class LockedIndex:
             raise ValueError(f"checkpoint entry lacks {', '.join(missing)}")
         full = {**OPTIONAL, **entry}
         key = (full["name"], full["id"])
-        self._write([e for e in self.entries_unlocked() if (e["name"], e["id"]) != key] + [full])
+        self._write([e for e in self._raw() if _key(e) != key] + [full])
         return full
 
     def remove(self, keys: Iterable[tuple[str, str]]) -> None:
         """Drop the entries with these (name, id) keys."""
         drop = set(keys)
-        self._write([e for e in self.entries_unlocked() if (e["name"], e["id"]) not in drop])
+        self._write([e for e in self._raw() if _key(e) not in drop])
 
-    def _write(self, entries: list[Entry]) -> None:
-        doc = {"schema_version": SCHEMA_VERSION, "checkpoints": sorted(entries, key=lambda e: (e["name"], e["id"]))}
+    def _write(self, entries: list[Any]) -> None:
+        """Malformed entries are kept as they are: a repair is the user's call (``problems`` says how)."""
+        doc = {"schema_version": SCHEMA_VERSION, "checkpoints": sorted(entries, key=lambda e: tuple(map(str, _key(e))))}
         tmp = self.index.path.with_name(f".{INDEX_FILE}.tmp")
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+        sync_write_text(tmp, json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
         os.replace(tmp, self.index.path)
+        sync_dir(self.index.root)
+
+
+def _key(entry: Any) -> tuple[Any, Any]:
+    return (entry.get("name"), entry.get("id")) if isinstance(entry, dict) else ("", "")

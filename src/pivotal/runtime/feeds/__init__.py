@@ -1,0 +1,1 @@
+"""Feed implementations: historical (the market store / candle files); live feeds come with the stream layer."""
