@@ -110,7 +110,10 @@ def parse_time(value: str | None) -> int | None:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a clear error and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    # soft_wrap: one error is one line however narrow the terminal or pipe (a reader may grep it, a log keeps it whole);
+    # markup off for the message, which may hold brackets from file contents.
+    err_console.print("[bold red]error:[/] ", end="")
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

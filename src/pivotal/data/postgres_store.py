@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
@@ -164,6 +164,11 @@ class PostgresStore(SqlMarketStore):
         finally:
             if not self._con.closed:
                 self._con.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+
+    def migration_lock(self) -> AbstractContextManager[None]:
+        """Held by ``data.state.migrations.migrate``: state repositories create and alter their tables one process
+        at a time (the same advisory lock as schema creation)."""
+        return self._schema_lock()
 
     def _create_schema(self) -> None:
         schema = self.schema

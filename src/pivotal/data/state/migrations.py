@@ -20,7 +20,7 @@ SQL is the portable subset both engines accept (``?`` placeholders, TEXT for JSO
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -152,9 +152,12 @@ def stored_version(session: SqlStore, schema: Schema) -> int:
 def migrate(store: SqlStore, schema: Schema, clock: Clock | None = None) -> int:
     """Bring ``schema`` to its newest version in one transaction; returns that version.
 
-    Raises ``SchemaError`` when the database holds a newer version than this code knows.
+    Raises ``SchemaError`` when the database holds a newer version than this code knows. A store that offers
+    ``migration_lock()`` (PostgreSQL: an advisory lock) holds it for the migration, so two processes opening a new
+    state schema at once do not both create the same tables.
     """
-    with _session(store) as session:
+    lock = getattr(store, "migration_lock", None)
+    with lock() if callable(lock) else nullcontext(), _session(store) as session:
         session.execute(_VERSIONS_DDL)
         adopt_legacy_tables(session, schema, getattr(store, "legacy_state_schema", None))
         current = stored_version(session, schema)
