@@ -28,9 +28,9 @@ def register(app: typer.Typer) -> None:
 
 
 def download(
-    exchange: str = typer.Option("binance", "--exchange", help="ccxt exchange id."),
-    symbols: str = typer.Option(..., "--symbols", help="Comma-separated ccxt unified symbols, e.g. BTC/USDT,ETH/USDT."),
-    timeframes: str = typer.Option("1m", "--timeframes", help="Comma-separated timeframes, e.g. 1m,1h (1s where offered)."),
+    exchange: str = typer.Option("binance", "--exchange", "-e", help="ccxt exchange id."),
+    symbols: str = typer.Option(..., "--symbols", "-s", help="Comma-separated ccxt unified symbols, e.g. BTC/USDT,ETH/USDT."),
+    timeframes: str = typer.Option("1m", "--timeframes", "-t", help="Comma-separated timeframes, e.g. 1m,1h (1s where offered)."),
     since: str = typer.Option(..., "--since", help="First bar open time: YYYY-MM-DD[THH:MM] UTC or epoch ms."),
     until: str | None = typer.Option(None, "--until", help="Stop before this open time (default: now; open bars are skipped)."),
     data_dir: Path | None = DataDirOption,
@@ -77,9 +77,9 @@ def download(
 def import_files(
     paths: list[Path] = typer.Argument(..., help="Files or folders (folders are walked recursively)."),
     fmt: str = typer.Option("auto", "--format", help=f"One of: {', '.join(FORMATS)}."),
-    exchange: str | None = typer.Option(None, "--exchange", help="ccxt exchange id (needed for csv; overrides names)."),
-    symbol: str | None = typer.Option(None, "--symbol", help="Unified symbol, e.g. BTC/USDT (needed for csv)."),
-    timeframe: str | None = typer.Option(None, "--timeframe", help="Timeframe, e.g. 1m (needed for csv)."),
+    exchange: str | None = typer.Option(None, "--exchange", "-e", help="ccxt exchange id (needed for csv; overrides names)."),
+    symbol: str | None = typer.Option(None, "--symbol", "-s", help="Unified symbol, e.g. BTC/USDT (needed for csv)."),
+    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Timeframe, e.g. 1m (needed for csv)."),
     mapping: str | None = typer.Option(
         None, "--map", help="csv column mapping, e.g. ts=time,open=o,high=h,low=l,close=c,volume=v"
     ),

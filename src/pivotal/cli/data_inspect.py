@@ -113,9 +113,9 @@ def _info_document(series: list[SeriesInfo], others: list[Holding]) -> dict[str,
 
 
 def gaps(
-    exchange: str | None = typer.Option(None, "--exchange", help="Only this ccxt exchange id."),
-    symbol: str | None = typer.Option(None, "--symbol", help="Only this unified symbol, e.g. BTC/USDT."),
-    timeframe: str | None = typer.Option(None, "--timeframe", help="Only this timeframe, e.g. 1m."),
+    exchange: str | None = typer.Option(None, "--exchange", "-e", help="Only this ccxt exchange id."),
+    symbol: str | None = typer.Option(None, "--symbol", "-s", help="Only this unified symbol, e.g. BTC/USDT."),
+    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Only this timeframe, e.g. 1m."),
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
 ) -> None:
@@ -139,9 +139,9 @@ def gaps(
 
 
 def export(
-    exchange: str = typer.Option(..., "--exchange", help="ccxt exchange id, e.g. binance."),
-    symbol: str = typer.Option(..., "--symbol", help="Unified symbol, e.g. BTC/USDT."),
-    timeframe: str = typer.Option(..., "--timeframe", help="Timeframe, e.g. 1h."),
+    exchange: str = typer.Option(..., "--exchange", "-e", help="ccxt exchange id, e.g. binance."),
+    symbol: str = typer.Option(..., "--symbol", "-s", help="Unified symbol, e.g. BTC/USDT."),
+    timeframe: str = typer.Option(..., "--timeframe", "-t", help="Timeframe, e.g. 1h."),
     out: Path = typer.Option(..., "--out", help="Parquet file to write."),
     start: str | None = typer.Option(None, "--start", help="First open time (inclusive): YYYY-MM-DD[THH:MM] UTC or epoch ms."),
     end: str | None = typer.Option(None, "--end", help="Open times before this (exclusive)."),

@@ -16,8 +16,8 @@ app = typer.Typer(
 @app.command("serve")
 def serve(
     data: Path = typer.Option(Path("../shared/data"), "--data", help="The shared/data folder with the recorded Binance files."),
-    symbols: str = typer.Option("BTC/USDT", "--symbols", help="Comma-separated symbols, e.g. BTC/USDT,ETH/USDT."),
-    timeframes: str = typer.Option("1m,1h", "--timeframes", help="Kline timeframes to replay (recorded files only)."),
+    symbols: str = typer.Option("BTC/USDT", "--symbols", "-s", help="Comma-separated symbols, e.g. BTC/USDT,ETH/USDT."),
+    timeframes: str = typer.Option("1m,1h", "--timeframes", "-t", help="Kline timeframes to replay (recorded files only)."),
     start: str | None = typer.Option(
         None, "--start", help="Replay start (ISO UTC or epoch ms; default: the newest trade capture)."
     ),
