@@ -159,7 +159,7 @@ def test_list_options_accept_the_singular_too() -> None:
     [
         (["optimize"], ["grid|random|bayesian", "tpe|random|cmaes|qmc|nsga2|gp", "NET_PROFIT|SHARPE|PROFIT_FACTOR|WIN_RATE"]),
         (["train"], ["cnn|transformer|dqn", "small|medium|5m|8m|12m", "cpu|cuda"]),
-        (["backtest"], ["liquidity_sweep, sma_cross", "duckdb|postgres"]),
+        (["backtest"], ["liquidity_sweep, model, sma_cross", "duckdb|postgres"]),
         (["pivots", "chart"], ["first|last|strict", "duckdb|postgres"]),
         (["configs", "list"], ["duckdb|postgres"]),
     ],

@@ -41,7 +41,7 @@ def test_validate_types_values_and_names_the_valid_parameters() -> None:
 
 
 def test_unknown_strategy_lists_the_registered_names() -> None:
-    with pytest.raises(UserInputError, match=r"unknown strategy 'nope'; registered: .*liquidity_sweep, sma_cross"):
+    with pytest.raises(UserInputError, match=r"unknown strategy 'nope'; registered: .*liquidity_sweep, model, sma_cross"):
         get_strategy("nope")
 
 

@@ -53,7 +53,7 @@ _LABELS = {
 }
 # A copy of the registry's names (pivotal.strategies loads numba) so `--help` stays fast and lists them;
 # tests/cli/test_startup.py asserts it equals pivotal.strategies.registry.strategy_names().
-STRATEGIES = ("liquidity_sweep", "sma_cross")
+STRATEGIES = ("liquidity_sweep", "model", "sma_cross")
 
 
 def backtest(

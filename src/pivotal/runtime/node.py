@@ -19,7 +19,7 @@ equal the journal's (``JournalMismatch`` otherwise).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -92,6 +92,8 @@ class TradingNode:
         empty = {s: Candles.empty(exchange, s, tf) for s, tf in markets}
         self.engine = EventEngine(empty, config, gate=_Gate(inner_gate, self), venue=_Venue(inner_venue, self))
         self.inner = strategy
+        self.gate = inner_gate  # the risk gate as given (a RiskEngine reports its state in snapshots)
+        self.last_price: dict[str, float] = {}  # symbol -> close of its last traded bar
         self.now: int | None = None  # known_at of the event being processed
         self.last_time: int | None = None
         self.events = 0
@@ -116,6 +118,7 @@ class TradingNode:
             self._verify()
         if isinstance(event, BarClosed) and self.markets.get(event.bar.symbol) == event.bar.timeframe:
             b = event.bar
+            self.last_price[b.symbol] = b.close
             self.engine.push_bar(self._strategy, b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume)
             if self._pending:
                 self._settle_queue()
@@ -146,6 +149,39 @@ class TradingNode:
         """Open positions as the journal records them (symbol -> position)."""
         return {s: _position(p) for s, p in self.engine.portfolio.positions.items()}
 
+    def snapshot(self, now_ms: int | None = None, capital: float = 1.0) -> NodeSnapshot:
+        """What the node holds now, for the status view and the API: positions, queued orders, PnL, the risk
+        engine's state. Money and quantities are the portfolio's (1.0 = the starting equity) times ``capital``;
+        ``now_ms`` (the feed's clock) gives the feed lag, the age of the last event processed."""
+        pf = self.engine.portfolio
+        positions = tuple(
+            PositionView(
+                symbol=s,
+                direction=p.direction,
+                quantity=p.quantity * capital,
+                entry_price=p.entry_fill,
+                mark=self.last_price.get(s, p.entry_fill),
+                unrealised_pnl=p.allocation * pf.unrealised_return(s) * capital,
+                stop=_num(p.stop),
+                target=_num(p.target),
+                entry_ts=p.entry_ts,
+            )
+            for s, p in sorted(pf.positions.items())
+        )
+        orders = tuple(
+            OrderView(o.client_order_id, o.symbol or f.symbol, o.action, o.direction, str(o.order_type), o.tag)
+            for f in self.engine.feeds
+            for o, _ in f.pending
+        )
+        status = getattr(self.gate, "status", None)
+        risk = status() if callable(status) else None
+        return NodeSnapshot(
+            time=self.last_time, events=self.events, ignored=self.ignored, positions=positions, open_orders=orders,
+            equity=pf.equity() * capital, realised_pnl=pf.realised_pnl() * capital,
+            unrealised_pnl=(pf.equity() - pf.realised) * capital, trades=len(self.engine.trades), risk=risk,
+            feed_lag_ms=None if now_ms is None or self.last_time is None else now_ms - self.last_time,
+        )  # fmt: skip
+
     # -- journal helpers ----------------------------------------------------------------------------------------------
     def record(self, kind: str, key: str, fields: dict[str, Any], *, acts: bool = True) -> None:
         """Journal one record at the current event time. ``acts``: something acts on it next (an order joins the
@@ -174,6 +210,51 @@ class TradingNode:
                 f"replaying the run does not reproduce its journal (positions {mine} != journaled {theirs}); "
                 "the data, strategy or parameters changed: use a new journal"
             )
+
+
+@dataclass(frozen=True)
+class PositionView:
+    """One open position in a snapshot."""
+
+    symbol: str
+    direction: int  # +1 long, -1 short
+    quantity: float
+    entry_price: float
+    mark: float  # close of the symbol's last bar
+    unrealised_pnl: float
+    stop: float | None
+    target: float | None
+    entry_ts: int
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """One order accepted by the gate and queued at the venue (it fills at the next bar's open)."""
+
+    id: str
+    symbol: str
+    action: str  # entry | exit
+    direction: int
+    type: str
+    tag: str
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    """The node at one moment (``TradingNode.snapshot``). ``risk``: ``RiskEngine.status()`` (state ACTIVE / REDUCING /
+    HALTED, reason, since, trips), None under the default gate."""
+
+    time: int | None  # known_at of the last event processed
+    events: int
+    ignored: int
+    positions: tuple[PositionView, ...]
+    open_orders: tuple[OrderView, ...]
+    equity: float
+    realised_pnl: float
+    unrealised_pnl: float
+    trades: int
+    risk: dict[str, Any] | None
+    feed_lag_ms: int | None
 
 
 def _position(p: OpenPosition) -> dict[str, Any]:
@@ -312,4 +393,4 @@ def trade_fingerprint(trades: Sequence[Trade]) -> str:
     return h.hexdigest()
 
 
-__all__ = ["JournalMismatch", "TradingNode", "trade_fingerprint"]
+__all__ = ["JournalMismatch", "NodeSnapshot", "OrderView", "PositionView", "TradingNode", "trade_fingerprint"]

@@ -1,24 +1,36 @@
 """``pivotal run`` driven: a prepared run (``services.run.prepare``) through the event engine, whole (``backtest``)
 or as a replay session of its bars through a trading node (``replay``), optionally journaled. Both return the
-``BacktestRun`` that ``pivotal backtest`` returns, so the CLI prints and exports them the same way."""
+``BacktestRun`` that ``pivotal backtest`` returns, so the CLI prints and exports them the same way.
+
+With a risk configuration the node trades under ``risk.engine.RiskEngine`` (its gate, and ``RiskManaged`` around
+the strategy for its closing orders), the audit log at ``request.audit``; a backtest with one runs through the node
+too (same engine, same trades as the whole-series path), since the whole-series path has no risk engine hook.
+The audit log follows the journal's protocol (``RederivedAudit``): a run is re-derived from the feed's start, so
+entries already in the file are matched, not rewritten, and only new ones are appended."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pivotal.core.clock import Clock
+from pivotal.core.errors import UserInputError
 from pivotal.core.events import MarketEvent
 from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.execution.engine import BacktestConfig
+from pivotal.risk.audit import AuditLog
+from pivotal.risk.engine import RiskEngine
+from pivotal.risk.managed import RiskManaged
 from pivotal.runtime.feeds.historical import HistoricalFeed
 from pivotal.runtime.journal import Journal
-from pivotal.runtime.node import TradingNode
+from pivotal.runtime.node import NodeSnapshot, TradingNode
 from pivotal.runtime.replay import ReplaySession, ReplayState, Sleeper, check_speed
 from pivotal.services.backtest import BacktestRun, BuyAndHold, run_backtest
 from pivotal.services.run import PreparedRun
-from pivotal.strategies.registry import get_strategy
+from pivotal.services.strategies import strategy_spec
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,35 @@ class RunOutcome:
     events: int = 0
     resumed_from: int | None = None  # a journaled replay restarted: the journal's last event time
     journal: Path | None = None
+    snapshot: NodeSnapshot | None = None  # the node after the end of the feed (money in quote currency)
+    audit: Path | None = None  # the risk engine's audit log
+
+
+class RederivedAudit(AuditLog):
+    """The risk audit log of a run the node re-derives from its feed's start (a journaled restart, or a rerun).
+
+    A plain ``AuditLog`` hands its entries to ``RiskEngine``, which restores the trips never reset: right for a live
+    node that continues, wrong for a replay that starts over (it would meet HALTED from its first bar and trade
+    differently). Here the engine starts with no trips, and each entry it writes is compared with the file's entry
+    of the same ``seq``: equal, it is not written again; different, the log belongs to another run (one line);
+    beyond the file's end, appended. A crash anywhere therefore leaves each entry written exactly once."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self.known, self.entries = self.entries, []
+
+    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        seq = len(self.entries) + 1
+        if seq > len(self.known):
+            return super().append(entry)
+        known, record = self.known[seq - 1], json.loads(json.dumps({"seq": seq, **entry}, allow_nan=True))
+        if known != record:
+            raise UserInputError(
+                f"{self.path}: the risk audit log belongs to another run (entry {seq} is {known}, this run gives "
+                f"{record}); use a new audit file or journal"
+            )
+        self.entries.append(known)
+        return known
 
 
 def execute(
@@ -39,20 +80,28 @@ def execute(
     clock: Clock | None = None,
     sleep: Sleeper | None = None,
     observer: Callable[[MarketEvent], None] | None = None,
+    on_start: Callable[[TradingNode], None] | None = None,
 ) -> RunOutcome:
-    """Run ``prepared`` in its mode; ``observer`` sees each replayed event after the node processed it."""
+    """Run ``prepared`` in its mode; ``observer`` sees each replayed event after the node processed it, ``on_start``
+    the node before the first event (the status view keeps it to take snapshots)."""
     req, bars = prepared.request, prepared.bars
-    if req.mode == "backtest":
+    if req.mode == "backtest" and req.risk is None:
         run = run_backtest(bars, req.strategy, prepared.params, fee_rate=req.fee_rate, slippage=req.slippage,
                            source=req.source.describe(), capital=req.capital)  # fmt: skip
         return RunOutcome(run, req.mode)
-    speed = check_speed(req.speed)
+    speed = check_speed(req.speed) if req.mode == "replay" else 0.0  # a backtest under risk: as fast as possible
     config = BacktestConfig(fee_rate=req.fee_rate, slippage=req.slippage)
     journal = Journal(req.journal) if req.journal is not None else None
+    risk: RiskEngine | None = None
     try:
-        strategy = get_strategy(req.strategy).factory(prepared.params)
+        strategy = strategy_spec(req.strategy).factory(prepared.params)
+        if req.risk is not None:
+            risk = RiskEngine(req.risk, audit=None if req.audit is None else RederivedAudit(req.audit))
+            strategy = RiskManaged(strategy, risk)
         node = TradingNode(strategy, [(bars.symbol, bars.timeframe)], exchange=bars.exchange, config=config,
-                           journal=journal, run=prepared.header())  # fmt: skip
+                           journal=journal, run=prepared.header(), gate=risk)  # fmt: skip
+        if on_start is not None:
+            on_start(node)
         resumed = node.recovery.last_event_time if node.recovery is not None else None
         sink = node.on_event
         if observer is not None:
@@ -64,13 +113,19 @@ def execute(
         session = ReplaySession(HistoricalFeed([bars]), sink, speed=speed, clock=clock, sleep=sleep)
         state = session.run()
         result = node.finish()
+        snapshot = node.snapshot(node.last_time, req.capital)
     finally:
         if journal is not None:
             journal.close()
+        if risk is not None:
+            risk.audit.close()
     tf_ms = TIMEFRAMES.get(bars.timeframe, 0)
     run = BacktestRun(
         req.strategy, prepared.params, req.source.describe(), len(bars), result, config, capital=req.capital,
         timeframe=bars.timeframe, first_ts=int(bars.ts[0]), end_ts=int(bars.ts[-1]) + tf_ms,
         buy_and_hold=BuyAndHold.of(bars, req.fee_rate, req.slippage),
     )  # fmt: skip
-    return RunOutcome(run, req.mode, session.status() if state else None, node.events, resumed, req.journal)
+    return RunOutcome(
+        run, req.mode, session.status() if state else None, node.events, resumed, req.journal, snapshot,
+        req.audit if risk is not None else None,
+    )  # fmt: skip

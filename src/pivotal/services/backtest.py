@@ -22,6 +22,7 @@ from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
 from pivotal.data.loaders import load_candles, load_candles_file
 from pivotal.execution.engine import BacktestConfig, BacktestResult, EventEngine
+from pivotal.services.strategies import strategy_spec
 from pivotal.strategies.registry import get_strategy, strategy_names
 
 __all__ = [
@@ -221,7 +222,7 @@ def run_backtest(
         raise UserInputError(f"--capital must be a positive amount (got {capital})")
     if len(candles) == 0:
         raise UserInputError("no bars to backtest; widen the range")
-    spec = get_strategy(strategy)
+    spec = strategy_spec(strategy)
     values = spec.validate(params or {})
     config = BacktestConfig(fee_rate=fee_rate, slippage=slippage)
     try:

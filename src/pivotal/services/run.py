@@ -7,17 +7,22 @@ Layering: services sit below the runtime, so the part that drives a feed through
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pivotal.config import Settings
 from pivotal.core.errors import PivotalError, UserInputError
 from pivotal.data.candles import Candles
+from pivotal.risk.config import RiskConfig
 from pivotal.services.backtest import DEFAULT_CAPITAL, CandleSource, load_source, resolve_params
 
 MODES = ("backtest", "replay", "paper", "testnet", "live")
 BUILT = ("backtest", "replay")
+
+
+LIVE_KEY_ENV = ("PIVOTAL_EXCHANGE_API_KEY", "PIVOTAL_EXCHANGE_API_SECRET")
 
 
 class ModeNotBuilt(PivotalError):
@@ -30,10 +35,40 @@ def check_mode(mode: str) -> str:
         raise UserInputError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
     if mode not in BUILT:
         raise ModeNotBuilt(
-            f"--mode {mode} is not built yet (it needs the live feeds, the exchange venue and the test exchange); "
-            f"available now: {', '.join(BUILT)}"
+            f"--mode {mode} is not built yet: paper/testnet/live execution is not wired into pivotal run (the exchange "
+            f"venue and the live feed); available now: {', '.join(BUILT)}"
         )
     return mode
+
+
+def live_gate(*, enabled: bool, env: Mapping[str, str], exchange: str, typed: str | None, yes: bool) -> list[str]:
+    """What a live run still lacks, one line each (empty: it may trade real money). Live needs all three:
+    ``live_trading_enabled = true`` in the run configuration (``enabled``), both exchange keys in the environment
+    (``env``), and a confirmation: the user typed the exchange's name (``typed``, compared without case or
+    surrounding spaces) or passed ``--yes``. Pure, so every combination is tested; the CLI prompts and prints."""
+    missing: list[str] = []
+    if not enabled:
+        missing.append(
+            "live_trading_enabled is not true in the run configuration; fix: add live_trading_enabled = true to the --config file"
+        )
+    absent = [name for name in LIVE_KEY_ENV if not env.get(name, "").strip()]
+    if absent:
+        missing.append(
+            f"exchange keys are not in the environment ({', '.join(absent)}); fix: export them in the shell that "
+            "runs pivotal (never in a file)"
+        )
+    if not yes:
+        name = exchange.strip()
+        if typed is None:
+            missing.append(
+                f"no confirmation; fix: type the exchange name ({name or 'the venue exchange'}) when asked on a "
+                "terminal, or pass --yes"
+            )
+        elif not name or typed.strip().lower() != name.lower():
+            missing.append(
+                f"the confirmation {typed.strip()!r} is not the exchange name {name!r}; fix: type it exactly, or pass --yes"
+            )
+    return missing
 
 
 @dataclass(frozen=True)
@@ -50,6 +85,8 @@ class RunRequest:
     slippage: float = 0.0005
     capital: float = DEFAULT_CAPITAL
     journal: Path | None = None
+    risk: RiskConfig | None = None  # the run goes under the risk engine (runtime.runner)
+    audit: Path | None = None  # its audit log (None: in memory)
 
 
 @dataclass(frozen=True)
@@ -72,6 +109,7 @@ class PreparedRun:
             "end": s.end,
             "fee_rate": self.request.fee_rate,
             "slippage": self.request.slippage,
+            **({} if self.request.risk is None else {"risk": asdict(self.request.risk)}),
         }
 
 
@@ -84,5 +122,10 @@ def prepare(request: RunRequest, settings: Settings | None = None) -> PreparedRu
     if request.journal is not None and request.mode != "replay":
         raise UserInputError("--journal applies to --mode replay (a backtest has nothing to recover)")
     params = resolve_params(request.strategy, request.params, request.params_file)
-    bars = load_source(request.source, settings)
+    src = request.source
+    if src.path is not None and (src.exchange or src.symbol):  # a file labelled with its market (run configuration)
+        bars = load_source(replace(src, exchange=None, symbol=None), settings)
+        bars = replace(bars, exchange=src.exchange or bars.exchange, symbol=src.symbol or bars.symbol)
+    else:
+        bars = load_source(src, settings)
     return PreparedRun(request, params, bars)

@@ -1,0 +1,233 @@
+"""The run configuration of ``pivotal run``: one TOML file (``--config run.toml``) with what a trading node runs —
+mode, strategy and parameters (or models and orchestrator settings, kept as plain tables for now), the market
+(exchange, symbols, timeframes, or a candle file), the venue (simulated, or a ccxt exchange id with a testnet flag),
+fees and slippage, the risk limits (a ``[risk]`` table onto ``pivotal.risk.config.RiskConfig``), the replay window
+and speed, the journal and the trade-list file. Command-line flags override the file key by key.
+
+Why strict: a misspelt key in a file that controls real orders must not be silently ignored. Unknown keys and bad
+values are refused with one line naming the file, the key and the fix. Relative paths in the file are relative to
+the file's folder (the file can be run from anywhere); relative paths given as flags are relative to the working
+directory, as everywhere else. An example: ``docs/examples/run.toml``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pivotal.config import toml_error
+from pivotal.core.errors import UserInputError
+from pivotal.risk.config import RiskConfig
+from pivotal.runtime.replay import check_speed
+from pivotal.services.run import MODES
+
+# Keys of the file that name paths (resolved against the file's folder).
+_PATH_KEYS = ("input", "journal", "trades_out", "audit")
+_RISK_KEYS = tuple(f.name for f in fields(RiskConfig))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VenueConfig(_Strict):
+    """Where orders go: ``simulated`` (fills from the bars, backtest/replay/paper) or ``ccxt`` (an exchange id,
+    e.g. binance, with ``testnet``), and the simulated venue's costs."""
+
+    kind: Literal["simulated", "ccxt"] = "simulated"
+    exchange: str | None = None  # ccxt exchange id; default: the run's exchange
+    testnet: bool = False
+    fee: float = Field(0.001, ge=0, le=0.1)  # per side, fraction of notional
+    slippage: float = Field(0.0005, ge=0, le=0.1)  # adverse, per side, fraction of price
+
+
+class RunConfig(_Strict):
+    """Everything ``pivotal run`` needs; defaults are the CLI's."""
+
+    mode: str = "replay"  # one of services.run.MODES
+    strategy: str = "liquidity_sweep"
+    params: dict[str, Any] = Field(default_factory=dict)
+    params_file: Path | None = None  # a JSON object of parameters (``params`` and ``--param`` override it)
+    models: list[dict[str, Any]] = Field(default_factory=list)  # plain config until the model strategy is wired
+    orchestrator: dict[str, Any] = Field(default_factory=dict)
+    exchange: str | None = None  # the stored series' exchange (and the venue's, unless [venue] names one)
+    symbols: list[str] = Field(default_factory=list)
+    timeframes: list[str] = Field(default_factory=list)
+    input: Path | None = None  # a candle file instead of a stored series
+    start: int | None = None  # epoch ms, inclusive (TOML date, "YYYY-MM-DD[THH:MM]" UTC or epoch ms)
+    end: int | None = None  # epoch ms, exclusive
+    speed: float = 0.0  # replay pace: 0 = as fast as possible, else 0.1-100 x the original timing
+    capital: float = Field(10_000.0, gt=0)
+    venue: VenueConfig = Field(default_factory=lambda: VenueConfig.model_validate({}))
+    risk: dict[str, Any] | None = None  # RiskConfig keys; "off" switches one off. Absent: no risk engine
+    audit: Path | None = None  # the risk audit log; default beside the journal (<journal>.risk.jsonl)
+    journal: Path | None = None
+    trades_out: Path | None = None
+    status: bool | None = None  # the live status view; None: on a terminal only
+    live_trading_enabled: bool = False
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _time(cls, v: Any) -> int | None:
+        return to_epoch_ms(v)
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, v: str) -> str:
+        if v not in MODES:
+            raise ValueError(f"unknown mode {v!r}; use one of: {', '.join(MODES)}")
+        return v
+
+    @field_validator("speed")
+    @classmethod
+    def _speed(cls, v: float) -> float:
+        return check_speed(v)
+
+    @field_validator("risk")
+    @classmethod
+    def _risk(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            risk_config(v)
+        return v
+
+    @field_validator("trades_out")
+    @classmethod
+    def _trades_out(cls, v: Path | None) -> Path | None:
+        if v is not None and v.suffix.lower() not in (".csv", ".json"):
+            raise ValueError(f"unsupported trade export format {v.suffix!r}; use .csv or .json")
+        return v
+
+    # -- derived ------------------------------------------------------------------------------------------------------
+    @property
+    def symbol(self) -> str | None:
+        return self.symbols[0] if self.symbols else None
+
+    @property
+    def timeframe(self) -> str | None:
+        return self.timeframes[0] if self.timeframes else None
+
+    @property
+    def venue_exchange(self) -> str | None:
+        """The exchange orders would go to (what a live run's confirmation asks the user to type)."""
+        return self.venue.exchange or self.exchange
+
+    def risk_config(self) -> RiskConfig | None:
+        return None if self.risk is None else risk_config(self.risk)
+
+    def audit_path(self) -> Path | None:
+        """The risk audit log: ``audit``, else beside the journal (``run.jsonl`` → ``run.risk.jsonl``), else none
+        (kept in memory)."""
+        if self.audit is not None or self.journal is None:
+            return self.audit
+        return self.journal.with_name(f"{self.journal.stem}.risk.jsonl")
+
+
+def risk_config(table: dict[str, Any]) -> RiskConfig:
+    """A ``[risk]`` table as a ``RiskConfig``: its keys are RiskConfig's fields, ``"off"`` (or false) switches a setting
+    off (TOML has no null); absent keys keep their defaults (the A-Plus seven on)."""
+    unknown = [k for k in table if k not in _RISK_KEYS]
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown key; fix: remove it or use one of: {', '.join(_RISK_KEYS)}")
+    values = {k: None if v == "off" or v is False else v for k, v in table.items()}
+    try:
+        return RiskConfig(**values)  # type: ignore[arg-type]
+    except UserInputError as exc:
+        text = str(exc).removeprefix("risk config: ").replace(" or None", ' or "off"')
+        raise ValueError(text.replace(" ", ": ", 1)) from None  # "<key>: <what>" (describe() reads the key)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def to_epoch_ms(v: Any) -> int | None:
+    """A TOML date / datetime, an ISO string (UTC unless it says otherwise) or epoch ms, as epoch ms."""
+    if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+        return v
+    if isinstance(v, str):
+        text = v.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            v = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("use a date like 2024-03-01, 2024-03-01T12:00 (UTC) or epoch ms") from None
+    if isinstance(v, date) and not isinstance(v, datetime):
+        v = datetime.combine(v, time(0))
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=UTC)
+        return int(v.timestamp() * 1000)
+    raise ValueError("use a date like 2024-03-01, 2024-03-01T12:00 (UTC) or epoch ms")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The file's table, with its relative paths resolved against its folder; one line on any error."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: run configuration not found; fix: check the path given to --config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserInputError(toml_error(path, exc).replace('store = "duckdb"', 'strategy = "sma_cross"')) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise UserInputError(f"{path}: cannot read the run configuration ({why})") from None
+    base = path.parent
+    for key in (*_PATH_KEYS, "params_file"):
+        if isinstance(data.get(key), str):
+            data[key] = str((base / Path(data[key]).expanduser()).resolve())
+    return data
+
+
+def load_run_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The file (when given) with ``overrides`` (flag values; ``None`` = not given) applied key by key. Dotted keys
+    (``venue.fee``) set a key of a table. Errors name the file or the flag, the key and the fix."""
+    data = read_toml(path) if path is not None else {}
+    source = str(path) if path is not None else "the run configuration"
+    validate(data, source)
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if not flags:
+        return validate(data, source)
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for key, value in flags.items():
+        if "." in key:
+            table, sub = key.split(".", 1)
+            merged.setdefault(table, {})[sub] = value
+        elif key == "params" and isinstance(merged.get("params"), dict):
+            merged["params"] = {**merged["params"], **value}
+        else:
+            merged[key] = value
+    return validate(merged, source, flags=set(flags))
+
+
+def validate(data: dict[str, Any], source: str, flags: set[str] | None = None) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UserInputError(describe(exc, source, flags or set())) from None
+
+
+def describe(exc: ValidationError, source: str, flags: set[str]) -> str:
+    """The first problem as one line: where (file or flag), which key, what is wrong, the fix."""
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    key = ".".join(loc) or "run configuration"
+    where = f"--{key.replace('_', '-').replace('venue.', '')}" if (key in flags or loc[0] in flags) else source
+    if error["type"] == "extra_forbidden":
+        model: type[BaseModel] = VenueConfig if len(loc) > 1 and loc[0] == "venue" else RunConfig
+        return f"{where}: unknown key {key!r}; fix: remove it or use one of: {', '.join(model.model_fields)}"
+    value = "" if "input" not in error or isinstance(error["input"], dict) else f" = {error['input']!r}"
+    msg = str(error.get("ctx", {}).get("error", "")) or error["msg"]
+    msg = msg.removeprefix("Value error, ")
+    if loc == ["risk"] and ": " in msg:  # risk_config names the key of the table first
+        sub, msg = msg.split(": ", 1)
+        key, value = f"risk.{sub}", ""
+    expected = error.get("ctx", {}).get("expected")
+    fix = f"use one of {expected}" if expected and error["type"] == "literal_error" else msg[:1].lower() + msg[1:]
+    return f"{where}: {key}{value}: {fix}"
+
+
+__all__ = ["RunConfig", "VenueConfig", "load_run_config", "read_toml", "risk_config", "to_epoch_ms"]
