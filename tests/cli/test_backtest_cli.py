@@ -100,7 +100,7 @@ def test_errors_are_clear(shared_data: Path, tmp_path: Path) -> None:
     code, out = invoke(["backtest", "--input", btc, "--param", "fast=3"])
     assert code == 1 and "strategy liquidity_sweep: unknown parameter(s) fast; valid: key_level_lookback" in out
     code, out = invoke(["backtest", "--input", btc, "--strategy", "nope"])
-    assert code == 1 and "unknown strategy 'nope'; registered: " in out and "liquidity_sweep, sma_cross" in out
+    assert code == 1 and "unknown strategy 'nope'; registered: " in out and "liquidity_sweep, model, sma_cross" in out
     code, out = invoke(["backtest", "--input", btc, "--param", "fast"])
     assert code == 1 and "expected key=value" in out
     code, out = invoke(["backtest", "--input", btc, "--strategy", "sma_cross", "-p", "fast=30", "-p", "slow=10"])

@@ -93,6 +93,8 @@ def test_plain_refusals(tmp_path: Path, bars: Path) -> None:
     code, out = invoke(["run", "--config", config(tmp_path, bars, 'symbols = ["BTC/USDT", "ETH/USDT"]\n')])
     assert code == 1 and "a run trades one symbol on one timeframe for now" in out
     code, out = invoke(["run", "--config", config(tmp_path, bars), "--mode", "paper"])
-    assert code == 2 and "--mode paper is not built yet" in " ".join(out.split())
+    assert code == 1 and "--mode paper trades the exchange's live feed; --input (a candle file) is for backtest" in " ".join(
+        out.split()
+    )
     code, out = invoke(["run", "--config", config(tmp_path, bars, "speeed = 1\n")])
     assert code == 1 and "run.toml: unknown key 'speeed'" in out and "Traceback" not in out

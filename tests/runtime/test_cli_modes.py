@@ -23,11 +23,15 @@ def invoke(args: list[str]) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.split())
 
 
-@pytest.mark.parametrize("mode", ["paper", "testnet", "live"])
-def test_modes_not_built_yet_say_so_and_exit_2(mode: str) -> None:
+@pytest.mark.parametrize("mode", ["paper", "testnet"])
+def test_live_data_modes_need_a_market_in_one_line(mode: str) -> None:
     code, out = invoke(["run", "--mode", mode, "--strategy", "sma_cross"])
-    assert code == 2
-    assert f"--mode {mode} is not built yet" in out and "available now: backtest, replay" in out
+    assert code == 1 and f"--mode {mode} needs an exchange, a symbol and a timeframe (-e, -s, -t)" in out
+
+
+def test_live_without_its_gate_is_refused_with_exit_2() -> None:
+    code, out = invoke(["run", "--mode", "live", "--strategy", "sma_cross"])
+    assert code == 2 and "live trading refused" in out and "not built yet" not in out
 
 
 def test_errors_are_one_line(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The live-trading gate: all three of the configuration's consent, the keys in the environment and a typed
 confirmation (or --yes) — every combination of the pure function, then the command: each missing item one error
-line, exit 2, and with all three present the plain "not built yet" (nothing is faked)."""
+line, exit 2, and with all three present the run goes on (here it stops at its missing market: no network call)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_cli_refuses_with_one_line_per_missing_item(tmp_path: Path, no_keys: Non
     lines = [line for line in out.splitlines() if line.startswith("error: live trading refused: ")]
     assert code == 2 and len(lines) == 3, out
     assert "live_trading_enabled" in lines[0] and "PIVOTAL_EXCHANGE_API_KEY" in lines[1] and "no confirmation" in lines[2]
-    assert "--mode live is not built yet" in out  # and says that even then it cannot run yet
+    assert "not built yet" not in out  # past the gate, live runs as testnet does (without the sandbox)
     code, out = invoke(["run", "--config", config(tmp_path, True), "--yes"])
     assert code == 2 and out.count("error: live trading refused: ") == 1 and "PIVOTAL_EXCHANGE_API_SECRET" in out
 
@@ -91,7 +91,7 @@ def test_cli_asks_for_the_exchange_name_once_the_rest_is_there(tmp_path: Path, n
     assert "error: live trading refused: the confirmation 'bybit' is not the exchange name 'binance'" in out
     code, out = invoke(["run", "--config", config(tmp_path, True)], env=KEYS, stdin="")
     assert code == 2 and "error: live trading refused: no confirmation" in out
-    for args, stdin in (([], "binance\n"), (["--yes"], None)):  # the gate passes: execution is not built, said plainly
-        code, out = invoke(["run", "--config", config(tmp_path, True), *args], env=KEYS, stdin=stdin)
-        assert code == 2 and "refused" not in out
-        assert "--mode live is not built yet: paper/testnet/live execution is not wired into pivotal run" in " ".join(out.split())
+    for args, stdin in (([], "binance\n"), (["--yes"], None)):  # the gate passes: the run goes on (no network here:
+        code, out = invoke(["run", "--config", config(tmp_path, True), *args], env=KEYS, stdin=stdin)  # no market named)
+        assert code == 1 and "refused" not in out
+        assert "--mode live needs an exchange, a symbol and a timeframe" in " ".join(out.split())

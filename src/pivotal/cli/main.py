@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pivotal.cli import backtest, configs, data, models, optimize, pivots, run, testexchange, train
+from pivotal.cli import backtest, configs, data, models, optimize, parity, pivots, run, testexchange, train
 from pivotal.cli.common import OneLineErrors
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(testexchange.app, name="testexchange")
 app.command("backtest")(backtest.backtest)
 app.command("run")(run.run)
+app.command("parity")(parity.parity)
 app.command("optimize")(optimize.optimize)
 app.command("train")(train.train)
 app.command("predict")(train.predict)

@@ -1,7 +1,7 @@
 """`pivotal run`: argument parsing and printing over ``pivotal.runtime.config`` (the TOML run configuration, flags
 override it), ``pivotal.services.run`` (the live-trading gate, validation, bars) and ``pivotal.runtime.runner`` (the
-replay through a trading node), with the terminal status view of ``pivotal.runtime.status``. Live trading refused
-and modes not built yet exit 2 with a plain message."""
+replay, or the live feed for paper/testnet/live, through a trading node), with the terminal status view of
+``pivotal.runtime.status``. Live trading refused exits 2 with a plain message."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def run(
         None, "--config", "-c", help="Run configuration (TOML; docs/examples/run.toml); flags override its keys."
     ),
     mode: str | None = typer.Option(
-        None, "--mode", help=f"Trading mode: {', '.join(MODES)} (default: replay) (paper, testnet, live: not built yet)."
+        None, "--mode", help=f"Trading mode: {', '.join(MODES)} (default: replay; paper is the default for live data)."
     ),
     strategy: str | None = typer.Option(
         None,
@@ -56,12 +56,16 @@ def run(
         None, "--status/--no-status", help="Live status view in the terminal (default: on a terminal; else a final summary)."
     ),
     yes: bool = typer.Option(False, "--yes", help="Live mode: confirm without typing the exchange name."),
+    exchange_url: str | None = typer.Option(
+        None, "--exchange-url", help="Paper/testnet: for a local test exchange, its base URL (http://127.0.0.1:PORT)."
+    ),
     as_json: bool = JsonOption,
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
 ) -> None:
     """Run a strategy through the event engine as a trading node: replay stored bars as a live feed (the same trades
-    as `pivotal backtest` on the same bars), with an optional crash-safe journal and, with a risk table in the run
+    as `pivotal backtest` on the same bars), or trade the exchange's live feed (--mode paper: simulated fills;
+    testnet: orders on the exchange), with an optional crash-safe journal and, with a risk table in the run
     configuration (--config), under the risk engine."""
     from pivotal.core.errors import PivotalError
     from pivotal.services import backtest as bt
@@ -71,7 +75,7 @@ def run(
         "mode": mode, "strategy": strategy, "exchange": exchange, "symbols": None if symbol is None else [symbol],
         "timeframes": None if timeframe is None else [timeframe], "input": input_file, "start": start, "end": end,
         "speed": speed, "params_file": params_file, "capital": capital, "venue.fee": fee, "venue.slippage": slippage,
-        "journal": journal, "trades_out": trades_out, "status": status,
+        "journal": journal, "trades_out": trades_out, "status": status, "venue.rest_url": exchange_url,
     }  # fmt: skip
     try:
         from pivotal.runtime.config import load_run_config
@@ -95,8 +99,10 @@ def run(
         )
     if len(cfg.symbols) > 1 or len(cfg.timeframes) > 1:
         raise fail(f"a run trades one symbol on one timeframe for now (got symbols {cfg.symbols}, timeframes {cfg.timeframes})")
-    source = bt.CandleSource(cfg.input, cfg.exchange, cfg.symbol, cfg.timeframe, cfg.start, cfg.end)
-    settings = None if cfg.input is not None else settings_from(data_dir, store)
+    market = cfg.exchange or (cfg.venue_exchange if cfg.mode in service.LIVE_DATA else None)
+    source = bt.CandleSource(cfg.input, market, cfg.symbol, cfg.timeframe, cfg.start, cfg.end)
+    live_data = cfg.mode in service.LIVE_DATA
+    settings = None if cfg.input is not None or live_data else settings_from(data_dir, store)
     show = (cfg.status if cfg.status is not None else console.is_terminal) and not as_json
     view = None
     try:
@@ -104,7 +110,8 @@ def run(
 
         request = service.RunRequest(
             cfg.mode, cfg.strategy, source, cfg.params, cfg.params_file, cfg.speed, cfg.venue.fee, cfg.venue.slippage,
-            cfg.capital, cfg.journal, cfg.risk_config(), cfg.audit_path(),
+            cfg.capital, cfg.journal, cfg.risk_config(), cfg.audit_path(), cfg.venue_exchange, cfg.venue.rest_url,
+            cfg.venue.ws_url,
         )  # fmt: skip
         prepared = service.prepare(request, settings)
         if show:
@@ -127,7 +134,7 @@ def run(
     extra = {"mode": outcome.mode, "events": outcome.events, "resumed_from": outcome.resumed_from,
              "journal": None if outcome.journal is None else str(outcome.journal),
              "audit": None if outcome.audit is None else str(outcome.audit),
-             "status": None if snap is None else asdict(snap)}  # fmt: skip
+             "status": None if snap is None else asdict(snap), "sent": outcome.sent}  # fmt: skip
     if as_json:
         emit_json({**outcome.run.report(), **extra, "written": [str(p) for p in written]})
         return
@@ -136,6 +143,9 @@ def run(
     if outcome.mode == "replay":
         note = f" (resumed after the journal's last event {outcome.resumed_from})" if outcome.resumed_from is not None else ""
         console.print(f"replay: {outcome.events} events at speed {cfg.speed:g}{note}", highlight=False)
+    elif outcome.mode in service.LIVE_DATA:
+        note = f", {outcome.sent} orders sent to the exchange" if outcome.sent is not None else ""
+        console.print(f"{outcome.mode}: {outcome.events} live events{note}", highlight=False)
     print_run(outcome.run)
     if snap is not None and view is None:  # headless: the status view's last frame as a summary
         from pivotal.runtime.status import render

@@ -29,6 +29,7 @@ from pivotal.services.run import MODES
 # Keys of the file that name paths (resolved against the file's folder).
 _PATH_KEYS = ("input", "journal", "trades_out", "audit")
 _RISK_KEYS = tuple(f.name for f in fields(RiskConfig))
+_FLAG_NAMES = {"venue.rest_url": "--exchange-url"}  # keys whose flag is not --<key>
 
 
 class _Strict(BaseModel):
@@ -44,6 +45,15 @@ class VenueConfig(_Strict):
     testnet: bool = False
     fee: float = Field(0.001, ge=0, le=0.1)  # per side, fraction of notional
     slippage: float = Field(0.0005, ge=0, le=0.1)  # adverse, per side, fraction of price
+    rest_url: str | None = None  # for a local test exchange: its REST base, e.g. http://127.0.0.1:PORT (feed and orders)
+    ws_url: str | None = None  # its WebSocket base (default: ws://<rest_url host>/ws)
+
+    @field_validator("rest_url", "ws_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError(f"is a URL such as http://127.0.0.1:PORT (got {v!r})")
+        return v
 
 
 class RunConfig(_Strict):
@@ -215,7 +225,8 @@ def describe(exc: ValidationError, source: str, flags: set[str]) -> str:
     error = exc.errors()[0]
     loc = [str(p) for p in error["loc"]]
     key = ".".join(loc) or "run configuration"
-    where = f"--{key.replace('_', '-').replace('venue.', '')}" if (key in flags or loc[0] in flags) else source
+    flag = _FLAG_NAMES.get(key, f"--{key.replace('_', '-').replace('venue.', '')}")
+    where = flag if (key in flags or loc[0] in flags) else source
     if error["type"] == "extra_forbidden":
         model: type[BaseModel] = VenueConfig if len(loc) > 1 and loc[0] == "venue" else RunConfig
         return f"{where}: unknown key {key!r}; fix: remove it or use one of: {', '.join(model.model_fields)}"

@@ -18,7 +18,7 @@ equal the journal's (``JournalMismatch`` otherwise).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -65,6 +65,7 @@ class TradingNode:
         gate: RiskGate | None = None,
         venue: Venue | None = None,
         progress_every: int = 1000,
+        submitter: Callable[[Order, Bar], str | None] | None = None,
     ) -> None:
         symbols = [s for s, _ in markets]
         if not markets or len(set(symbols)) != len(symbols):
@@ -99,6 +100,7 @@ class TradingNode:
         self.events = 0
         self.ignored = 0
         self.progress_every = max(1, progress_every)
+        self.submitter = submitter  # testnet/live: sends an accepted order to the exchange (None or why it refused)
         self._pending: dict[str, tuple[str, str]] = {}  # client id -> (symbol, action) of orders queued at the venue
         self._filled: set[str] = set()
         self._verified = self.recovery is None or self.recovery.last_event_time is None
@@ -319,6 +321,12 @@ class _Gate:
         status = "accepted" if decision.allowed else "denied"
         fields = {"id": cid, "symbol": symbol, "action": order.action, "direction": order.direction, "status": status}
         node.record("order", f"order:{cid}", {**fields, "reason": decision.reason}, acts=decision.allowed)
+        if decision.allowed and node.submitter is not None:  # the intent is on disk: now the exchange may see it
+            refused = node.submitter(order, bar)
+            if refused is not None:
+                node.record("order_done", f"order_done:{cid}", {"id": cid, "symbol": symbol, "status": "rejected",
+                                                               "reason": refused})  # fmt: skip
+                return Decision(False, f"venue: {refused}")
         if decision.allowed:
             node._pending[cid] = (symbol, order.action)
         elif decision.reason not in _RULE_DENIALS:

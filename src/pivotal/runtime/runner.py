@@ -16,20 +16,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from pivotal.config import Settings
 from pivotal.core.clock import Clock
 from pivotal.core.errors import UserInputError
-from pivotal.core.events import MarketEvent
+from pivotal.core.events import BarClosed, MarketEvent
 from pivotal.core.timeframes import TIMEFRAMES
+from pivotal.data.candles import Candles
 from pivotal.execution.engine import BacktestConfig
+from pivotal.execution.exchange_venue import ExchangeVenue
 from pivotal.risk.audit import AuditLog
 from pivotal.risk.engine import RiskEngine
 from pivotal.risk.managed import RiskManaged
+from pivotal.runtime.feed import Feed
 from pivotal.runtime.feeds.historical import HistoricalFeed
 from pivotal.runtime.journal import Journal
 from pivotal.runtime.node import NodeSnapshot, TradingNode
 from pivotal.runtime.replay import ReplaySession, ReplayState, Sleeper, check_speed
 from pivotal.services.backtest import BacktestRun, BuyAndHold, run_backtest
-from pivotal.services.run import PreparedRun
+from pivotal.services.run import LIVE_DATA, PreparedRun
 from pivotal.services.strategies import strategy_spec
 
 
@@ -45,6 +51,7 @@ class RunOutcome:
     journal: Path | None = None
     snapshot: NodeSnapshot | None = None  # the node after the end of the feed (money in quote currency)
     audit: Path | None = None  # the risk engine's audit log
+    sent: int | None = None  # testnet/live: orders this process sent to the exchange (a restart re-sends none)
 
 
 class RederivedAudit(AuditLog):
@@ -85,6 +92,8 @@ def execute(
     """Run ``prepared`` in its mode; ``observer`` sees each replayed event after the node processed it, ``on_start``
     the node before the first event (the status view keeps it to take snapshots)."""
     req, bars = prepared.request, prepared.bars
+    if req.mode in LIVE_DATA:
+        return execute_live(prepared, observer=observer, on_start=on_start)
     if req.mode == "backtest" and req.risk is None:
         run = run_backtest(bars, req.strategy, prepared.params, fee_rate=req.fee_rate, slippage=req.slippage,
                            source=req.source.describe(), capital=req.capital)  # fmt: skip
@@ -129,3 +138,94 @@ def execute(
         run, req.mode, session.status() if state else None, node.events, resumed, req.journal, snapshot,
         req.audit if risk is not None else None,
     )  # fmt: skip
+
+
+def execute_live(
+    prepared: PreparedRun,
+    *,
+    feed: Feed | None = None,
+    venue: ExchangeVenue | None = None,
+    settings: Settings | None = None,
+    observer: Callable[[MarketEvent], None] | None = None,
+    on_start: Callable[[TradingNode], None] | None = None,
+) -> RunOutcome:
+    """A paper, testnet or live run: the live feed's events through a trading node until the bar closing at
+    ``source.end`` (or Ctrl-C), then the node finishes as a backtest does (what is open exits at the last close).
+    ``feed`` / ``venue`` replace the ones the request describes (``live_feed_for`` on a ccxt.pro client, and for
+    testnet/live ``CcxtVenue`` with the keys of ``settings``): tests pass their own. Paper fills with the simulated
+    venue; testnet/live through ``exchange_node.ExchangeBook``. Restarting on a journal re-derives the run from
+    ``source.start`` (required with a journal) and reconciles the orders it sent with the exchange by client id."""
+    from pivotal.config import Settings as _Settings
+    from pivotal.execution.ccxt_venue import CcxtVenue
+    from pivotal.runtime.exchange_node import ExchangeBook, feed_client_factory
+    from pivotal.runtime.feeds.live import live_feed_for
+
+    req, empty = prepared.request, prepared.bars
+    src = req.source
+    tf_ms = TIMEFRAMES[empty.timeframe]
+    if req.journal is not None and src.start is None:
+        raise UserInputError(f"--journal with --mode {req.mode} needs --start: a restart re-derives the run from it")
+    exchange = req.venue_exchange or empty.exchange
+    sandbox = req.mode != "live"
+    if feed is None:
+        feed = live_feed_for(feed_client_factory(exchange, sandbox=sandbox and req.mode == "testnet", rest_url=req.rest_url,
+                                                 ws_url=req.ws_url), [empty.symbol], [empty.timeframe])  # fmt: skip
+    config = BacktestConfig(fee_rate=req.fee_rate, slippage=req.slippage if req.mode == "paper" else 0.0)
+    journal = Journal(req.journal) if req.journal is not None else None
+    risk: RiskEngine | None = None
+    book: ExchangeBook | None = None
+    seen: list[tuple[int, float, float, float, float, float]] = []
+    try:
+        if req.mode != "paper":
+            if venue is None:
+                venue = CcxtVenue.from_settings(settings or _Settings(), exchange, sandbox=req.mode == "testnet",
+                                                rest_url=req.rest_url)  # fmt: skip
+            book = ExchangeBook(venue, capital=req.capital, fee_rate=req.fee_rate)
+        strategy = strategy_spec(req.strategy).factory(prepared.params)
+        if req.risk is not None:
+            risk = RiskEngine(req.risk, audit=None if req.audit is None else RederivedAudit(req.audit))
+            strategy = RiskManaged(strategy, risk)
+        node = TradingNode(strategy, [(empty.symbol, empty.timeframe)], exchange=empty.exchange, config=config,
+                           journal=journal, run=prepared.header(), gate=risk, venue=book)  # fmt: skip
+        if book is not None:
+            book.attach(node)
+        if on_start is not None:
+            on_start(node)
+        resumed = node.recovery.last_event_time if node.recovery is not None else None
+        try:
+            for event in feed.events(None if src.start is None else src.start + tf_ms):
+                if src.end is not None and event.known_at > src.end:
+                    break
+                node.on_event(event)
+                if isinstance(event, BarClosed) and event.bar.symbol == empty.symbol and event.bar.timeframe == empty.timeframe:
+                    b = event.bar
+                    seen.append((b.ts, b.open, b.high, b.low, b.close, b.volume))
+                if observer is not None:
+                    observer(event)
+                if src.end is not None and event.known_at >= src.end:
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop = getattr(feed, "stop", None)
+            if callable(stop):
+                stop()
+        if not seen:
+            raise UserInputError(f"--mode {req.mode}: the feed delivered no closed bar of {empty.symbol} {empty.timeframe}")
+        result = node.finish()
+        snapshot = node.snapshot(node.last_time, req.capital)
+    finally:
+        if journal is not None:
+            journal.close()
+        if risk is not None:
+            risk.audit.close()
+    cols = list(zip(*seen, strict=True))
+    o, h, lo, c, v = (np.asarray(col, float) for col in cols[1:])
+    bars = Candles(np.asarray(cols[0], np.int64), o, h, lo, c, v, empty.exchange, empty.symbol, empty.timeframe)
+    run = BacktestRun(
+        req.strategy, prepared.params, req.source.describe(), len(bars), result, config, capital=req.capital,
+        timeframe=bars.timeframe, first_ts=int(bars.ts[0]), end_ts=int(bars.ts[-1]) + tf_ms,
+        buy_and_hold=BuyAndHold.of(bars, req.fee_rate, req.slippage),
+    )  # fmt: skip
+    return RunOutcome(run, req.mode, None, node.events, resumed, req.journal, snapshot, req.audit if risk else None,
+                      sent=None if book is None else book.sent)  # fmt: skip

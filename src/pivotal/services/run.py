@@ -19,7 +19,8 @@ from pivotal.risk.config import RiskConfig
 from pivotal.services.backtest import DEFAULT_CAPITAL, CandleSource, load_source, resolve_params
 
 MODES = ("backtest", "replay", "paper", "testnet", "live")
-BUILT = ("backtest", "replay")
+BUILT = ("backtest", "replay", "paper", "testnet", "live")  # live only past services.run.live_gate
+LIVE_DATA = ("paper", "testnet", "live")  # modes trading on the live feed
 
 
 LIVE_KEY_ENV = ("PIVOTAL_EXCHANGE_API_KEY", "PIVOTAL_EXCHANGE_API_SECRET")
@@ -87,6 +88,9 @@ class RunRequest:
     journal: Path | None = None
     risk: RiskConfig | None = None  # the run goes under the risk engine (runtime.runner)
     audit: Path | None = None  # its audit log (None: in memory)
+    venue_exchange: str | None = None  # paper/testnet/live: the ccxt exchange id (default: the source's exchange)
+    rest_url: str | None = None  # a local test exchange's REST base (testnet/paper against it); None: the exchange's own
+    ws_url: str | None = None  # its WebSocket base (default: derived from rest_url)
 
 
 @dataclass(frozen=True)
@@ -119,10 +123,18 @@ def prepare(request: RunRequest, settings: Settings | None = None) -> PreparedRu
     check_mode(request.mode)
     if request.fee_rate < 0 or request.slippage < 0:
         raise UserInputError(f"fee and slippage must be >= 0 (got fee {request.fee_rate}, slippage {request.slippage})")
-    if request.journal is not None and request.mode != "replay":
-        raise UserInputError("--journal applies to --mode replay (a backtest has nothing to recover)")
+    if request.journal is not None and request.mode == "backtest":
+        raise UserInputError("--journal applies to --mode replay, paper, testnet and live (a backtest has nothing to recover)")
     params = resolve_params(request.strategy, request.params, request.params_file)
     src = request.source
+    if request.mode in LIVE_DATA and src.path is not None:
+        raise UserInputError(
+            f"--mode {request.mode} trades the exchange's live feed; --input (a candle file) is for backtest or replay"
+        )
+    if request.mode in LIVE_DATA:  # the bars come from the live feed
+        if not (src.exchange and src.symbol and src.timeframe):
+            raise UserInputError(f"--mode {request.mode} needs an exchange, a symbol and a timeframe (-e, -s, -t)")
+        return PreparedRun(request, params, Candles.empty(src.exchange, src.symbol, src.timeframe))
     if src.path is not None and (src.exchange or src.symbol):  # a file labelled with its market (run configuration)
         bars = load_source(replace(src, exchange=None, symbol=None), settings)
         bars = replace(bars, exchange=src.exchange or bars.exchange, symbol=src.symbol or bars.symbol)

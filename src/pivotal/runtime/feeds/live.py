@@ -93,6 +93,7 @@ class _BarStream:
     timeframe: str
     tf_ms: int
     name: str
+    order: int = 0  # tie rank among streams at the same close: the order the series were given
     origin: int = 0  # where the timeframe's grid starts (weeks open on Monday 00:00 UTC, epoch 0 is a Thursday)
     next_close: int | None = None  # close time of the next bar this stream may emit (None before the first sync)
     pending: dict[int, list[float]] = field(default_factory=dict)  # open ts -> latest values on this connection
@@ -125,6 +126,7 @@ class LiveFeed:
         jitter: float = 0.2,
         trade_hold_s: float = 0.5,
         backfill_limit: int = 1000,
+        order: str = "global",
     ) -> None:
         if not symbols:
             raise UserInputError("live feed: give at least one symbol")
@@ -147,7 +149,17 @@ class LiveFeed:
             s: [_BarStream(s, tf, TIMEFRAMES[tf], f"{s} {tf}", WEEK_ORIGIN_MS if tf == "1w" else 0) for tf in self.timeframes]
             for s in self.symbols
         }
-        self._heaps: dict[str, list[tuple[tuple[int, int, int], int, MarketEvent]]] = {s: [] for s in self.symbols}
+        if order not in ("global", "symbol"):
+            raise UserInputError(f"live feed: order must be 'global' or 'symbol' (got {order!r})")
+        # the merge gate: one group (global order, what a node needs) or one per symbol; ties as the historical feed's
+        self._group = {s: ("" if order == "global" else s) for s in self.symbols}
+        self._group_streams: dict[str, list[_BarStream]] = {}
+        for i, sym in enumerate(self.symbols):
+            for j, st in enumerate(self._streams[sym]):
+                st.order = i * len(self.timeframes) + j
+                self._group_streams.setdefault(self._group[sym], []).append(st)
+        self._trade_order = {sym: len(self.symbols) * len(self.timeframes) + i for i, sym in enumerate(self.symbols)}
+        self._heaps: dict[str, list[tuple[tuple[int, int, int, int], int, str, MarketEvent]]] = {}
         self._seq = 0
         self._locks: dict[str, asyncio.Lock] = {}
         self._trade_horizon: dict[str, int] = {}  # no trade older than this will still be emitted, per symbol
@@ -263,22 +275,35 @@ class LiveFeed:
         self._exchange = exchange = arg() if callable(arg) and not hasattr(arg, "watch_ohlcv") else arg
         self._name = str(getattr(exchange, "id", "") or "")
         self._install_probe(exchange)
-        tasks: list[asyncio.Task[None]] = []
+        runner = asyncio.create_task(self._run_streams(exchange))
+        stopper = asyncio.create_task(self._stop_event.wait())
         try:
-            await self._retrying(lambda: _rest(exchange.load_markets()))
-            self._session_start = self.clock.now_ms()
-            for symbol in self.symbols:
-                for stream in self._streams[symbol]:
-                    tasks.append(asyncio.create_task(self._guard(self._bar_loop(stream))))
-                if self.with_trades:
-                    tasks.append(asyncio.create_task(self._guard(self._trade_loop(symbol))))
-            await self._stop_event.wait()
+            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (runner, stopper):
+                task.cancel()
+            await asyncio.gather(runner, stopper, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await exchange.close()
+        error = None if runner.cancelled() else runner.exception()
+        if error is not None:
+            raise error
+
+    async def _run_streams(self, exchange: Any) -> None:
+        """Load the markets (retrying), then one task per stream until stopped (a stream's fatal error stops all)."""
+        await self._retrying(lambda: _rest(exchange.load_markets()))
+        self._session_start = self.clock.now_ms()
+        tasks: list[asyncio.Task[None]] = []
+        for symbol in self.symbols:
+            tasks += [asyncio.create_task(self._guard(self._bar_loop(stream))) for stream in self._streams[symbol]]
+            if self.with_trades:
+                tasks.append(asyncio.create_task(self._guard(self._trade_loop(symbol))))
+        try:
+            await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await exchange.close()
 
     async def _guard(self, body: Awaitable[None]) -> None:
         try:
@@ -319,6 +344,8 @@ class LiveFeed:
                 if isinstance(event_time, int):
                     self._observe(event_time)
                 if isinstance(kline, dict) and kline.get("x") is True and isinstance(kline.get("t"), int):
+                    if len(self._marks) > 10_000:  # marks of candles never read (a stream stopped): a bound, no leak
+                        self._marks.clear()
                     self._marks.add((str(kline.get("s")), str(kline.get("i")), int(kline["t"])))
             return original(client, message)
 
@@ -403,7 +430,7 @@ class LiveFeed:
         if stream.next_close is None:
             if self._start is None:
                 stream.next_close = _close_after(server, tf, origin)  # the first bar to close after the feed started
-                await self._release(stream.symbol)
+                await self._release(self._group[stream.symbol])
                 return
             stream.next_close = _close_after(self._start - 1, tf, origin)  # the first close at or after ``start``
         since = stream.next_close - tf
@@ -417,7 +444,7 @@ class LiveFeed:
                 break
             since = int(closed[-1][0]) + tf
         stream.next_close = max(stream.next_close, _close_after(server, tf, origin))
-        await self._release(stream.symbol)
+        await self._release(self._group[stream.symbol])
 
     async def _emit_bar(self, stream: _BarStream, t: int, values: list[float], *, backfilled: bool) -> None:
         close = t + stream.tf_ms
@@ -428,28 +455,37 @@ class LiveFeed:
         self._health.last_bar_close_ms[stream.name] = close
         if backfilled:
             self._health.backfilled_bars += 1
-        await self._push(stream.symbol, (close, RANK_BAR, stream.tf_ms), BarClosed(close, bar, self._name))
+        await self._push(stream.symbol, (close, RANK_BAR, stream.tf_ms, stream.order), BarClosed(close, bar, self._name))
 
     # -- ordering and the queue -------------------------------------------------------------------------------------------
-    async def _push(self, symbol: str, key: tuple[int, int, int], event: MarketEvent) -> None:
+    async def _push(self, symbol: str, key: tuple[int, int, int, int], event: MarketEvent) -> None:
+        group = self._group[symbol]
         if self._start is None or event.known_at >= self._start:
             self._seq += 1
-            heapq.heappush(self._heaps[symbol], (key, self._seq, event))
-        await self._release(symbol)
+            heapq.heappush(self._heaps.setdefault(group, []), (key, self._seq, symbol, event))
+        await self._release(group)
 
-    async def _release(self, symbol: str) -> None:
-        """Hand on the symbol's held events that no stream can precede any more (the merge gate): an event leaves
-        once every bar stream's next possible close (with its timeframe as tie rank) comes after it."""
-        heap, streams = self._heaps[symbol], self._streams[symbol]
-        async with self._locks.setdefault(symbol, asyncio.Lock()):  # one releaser per symbol keeps the order
+    async def _release(self, group: str) -> None:
+        """Hand on the group's held events that nothing can precede any more (the merge gate): an event leaves once
+        every bar stream's next possible close (ranked as the event key) and every other symbol's trade horizon
+        come after it."""
+        heap, streams = self._heaps.setdefault(group, []), self._group_streams.get(group, [])
+        async with self._locks.setdefault(group, asyncio.Lock()):  # one releaser per group keeps the order
             while heap:
-                key = heap[0][0]
-                if any(s.next_close is None or key >= (s.next_close, RANK_BAR, s.tf_ms) for s in streams):
+                key, _, symbol, _ = heap[0]
+                if any(s.next_close is None or key >= (s.next_close, RANK_BAR, s.tf_ms, s.order) for s in streams):
                     return
-                if self.with_trades and key[1] != RANK_TRADE and self._trade_horizon.get(symbol, -1) < key[0]:
-                    return  # a trade printed before this bar's close may still come
-                event = heapq.heappop(heap)[2]
-                await self._put(event)
+                if self.with_trades and self._trade_pending(group, symbol, key):
+                    return  # a trade printed before this event may still come
+                await self._put(heapq.heappop(heap)[3])
+
+    def _trade_pending(self, group: str, symbol: str, key: tuple[int, int, int, int]) -> bool:
+        for other in self.symbols:
+            if self._group[other] != group or (other == symbol and key[1] == RANK_TRADE):
+                continue
+            if self._trade_horizon.get(other, -1) < key[0]:
+                return True
+        return False
 
     async def _put(self, event: MarketEvent) -> None:
         """Block (this stream only) while the queue is full: never drop."""
@@ -498,7 +534,7 @@ class LiveFeed:
                         last_id = await self._flush_trades(symbol, held, last_id, force=True)
                     # quiet for trade_hold_s: what was printed before the exchange time observed has arrived
                     self._trade_horizon[symbol] = max(self._trade_horizon.get(symbol, -1), self._health.exchange_time_ms)
-                    await self._release(symbol)
+                    await self._release(self._group[symbol])
                     continue
                 task, watching = watching, None
                 trades = task.result()
@@ -548,7 +584,7 @@ class LiveFeed:
             tick = held.pop(trade_id)
             last_id = trade_id
             self._trade_horizon[symbol] = max(self._trade_horizon.get(symbol, -1), tick.ts)
-            await self._push(symbol, (tick.known_at, RANK_TRADE, 0), tick)
+            await self._push(symbol, (tick.known_at, RANK_TRADE, 0, self._trade_order[symbol]), tick)
         return last_id
 
 
