@@ -30,7 +30,7 @@ from pivotal.testexchange.tape import SymbolData, load_symbol
 
 MIN = 60_000
 START = int(pd.Timestamp("2024-03-01T00:00Z").value // 1_000_000)
-KEY, SECRET = "test-api-key", "test-api-secret"
+KEY, SECRET = "test-api-key", "test-api-secret"  # pragma: allowlist secret
 
 
 @pytest.fixture(scope="module")
