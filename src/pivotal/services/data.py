@@ -20,6 +20,7 @@ from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
 from pivotal.data.export import write_parquet
 from pivotal.data.importers import FORMATS, FileResult, ImportOptions, ImportReport, import_path
+from pivotal.data.importers.dispatch import WRITING
 from pivotal.data.loaders import check_range, check_timeframe, load_candles
 from pivotal.data.sql import range_filter
 from pivotal.data.store import Gap, Holding, Problem, SeriesInfo
@@ -47,7 +48,12 @@ def import_files(
     interrupted = threading.Event()
 
     def on_file(result: FileResult) -> None:
-        if interrupted.is_set():  # Ctrl-C inside a library (DuckDB, pyarrow) can surface as that file's "error"
+        if interrupted.is_set():
+            # Ctrl-C came during this file. Pressed while it was written, the interrupt waited for the write, which
+            # committed: the file is imported and counts. Pressed inside a library while parsing, it can surface as
+            # this file's "error": nothing of it was written.
+            if result.status == "ok":
+                done.append(result)
             raise KeyboardInterrupt
         done.append(result)
         if progress is not None:
@@ -73,6 +79,8 @@ def _noting_sigint(flag: threading.Event) -> Iterator[None]:
 
     def on_sigint(signum: int, frame: Any) -> None:
         flag.set()
+        if WRITING.is_set():  # finish the file's transaction first; the import stops right after it (on_file)
+            return
         if callable(previous):
             previous(signum, frame)
         else:

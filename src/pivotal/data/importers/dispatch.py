@@ -7,6 +7,7 @@ compact columns before that one write, so memory follows the rows, not the text.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,11 @@ def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:
             raise FileNotFoundError(f"{path}: no such file or folder")
 
 
+# Set while a file's one transaction is being written. A Ctrl-C handler defers its interrupt until the write returns:
+# raised inside the write, the interrupt can land after the commit, and the file would be stored but reported as not.
+WRITING = threading.Event()
+
+
 def import_file(store: MarketStore, path: Path, options: ImportOptions) -> FileResult:
     """One file -> one result line; never raises for a bad file, so the files after it are still imported.
 
@@ -120,12 +126,15 @@ def import_file(store: MarketStore, path: Path, options: ImportOptions) -> FileR
         return FileResult(str(path), "error", message=_message(path, exc))
     except Exception as exc:  # a parser bug must not stop the other files
         return FileResult(str(path), "error", message=_internal(path, exc))
+    WRITING.set()
     try:
         written = batch.write(store)
     except (ValueError, OSError) as exc:  # the store's ValidationError is a ValueError
         return FileResult(str(path), "error", batch.series, batch.rows, message=_message(path, exc))
     except Exception as exc:  # one transaction per file: nothing of it was written
         return FileResult(str(path), "error", batch.series, batch.rows, message=_internal(path, exc))
+    finally:
+        WRITING.clear()
     return FileResult(str(path), "ok", batch.series, batch.rows, written)
 
 
