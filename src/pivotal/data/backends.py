@@ -37,6 +37,7 @@ class TransientStore:
 
     def __init__(self, opener: Callable[[], MarketStore]) -> None:
         self._opener = opener
+        self._methods: dict[str, bool] = {}  # attribute name -> is a method (learnt on first access)
 
     def __repr__(self) -> str:
         return "TransientStore()"
@@ -53,11 +54,14 @@ class TransientStore:
         store opened for the purpose, and a missing one raises ``AttributeError`` as on the store itself."""
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._methods.get(name):  # known method: open the store once, for the call itself
+            return lambda *args, **kwargs: self._call(name, *args, **kwargs)
         store = self._opener()
         try:
             value = getattr(store, name)
         finally:
             store.close()
+        self._methods[name] = callable(value)
         if callable(value):
             return lambda *args, **kwargs: self._call(name, *args, **kwargs)
         return value
