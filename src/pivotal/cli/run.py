@@ -12,12 +12,12 @@ from typing import Any
 
 import typer
 
+from pivotal.cli.backtest import STRATEGIES  # one list of the built-in names (start-up: no registry import)
 from pivotal.cli.common import DataDirOption, JsonOption, StoreOption, console, emit_json, err_console, fail, settings_from
 
 # Same list as services.run.MODES (asserted in tests/runtime/test_cli_run.py); the services module is not imported
 # at start-up so `--help` stays fast.
 MODES = ("backtest", "replay", "paper", "testnet", "live")
-STRATEGIES = ("liquidity_sweep", "model", "sma_cross")
 
 
 def run(
