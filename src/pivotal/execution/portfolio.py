@@ -19,8 +19,8 @@ class OpenPosition:
     """The live state of one open position (the portfolio's; strategies get :class:`Position` snapshots)."""
 
     __slots__ = (
-        "allocation", "client_order_id", "direction", "entry_bar", "entry_fill", "entry_ts", "level", "max_hold",
-        "quantity", "signal_bar", "stop", "symbol", "target", "view",
+        "allocation", "client_order_id", "direction", "entry_bar", "entry_fees", "entry_fill", "entry_inside",
+        "entry_row", "entry_ts", "level", "max_hold", "quantity", "signal_bar", "stop", "symbol", "target", "view",
     )  # fmt: skip
 
     def __init__(self, symbol: str, order: Order, signal_bar: int, fill: Fill, stop: float, target: float, allocation: float):
@@ -38,6 +38,11 @@ class OpenPosition:
         self.quantity = fill.quantity
         self.client_order_id = fill.client_order_id
         self.view = Position(self.direction, self.entry_bar, self.entry_fill, stop, target, self.quantity, symbol)
+        # fills of working orders (limit, stop, partial): the entry fees paid so far (None: the one-fill market entry,
+        # whose return is the venue's ``net_return``), and where in the entry bar the first fill happened
+        self.entry_fees: float | None = None
+        self.entry_row = -1  # detail row of the first fill (-1: the bar)
+        self.entry_inside = False  # the first fill was inside its bar/row, not at its opening print
 
 
 class Portfolio:
@@ -62,6 +67,20 @@ class Portfolio:
         pos = OpenPosition(fill.symbol, order, signal_bar, fill, stop, target, allocation)
         self.positions[fill.symbol] = pos
         self._marks[fill.symbol] = fill.price
+        return pos
+
+    def add(self, fill: Fill, stop: float, target: float) -> OpenPosition:
+        """One more entry fill of the symbol's open position (a partial fill): quantity and committed capital grow,
+        the entry becomes their VWAP, the fee is added to the entry fees; ``stop``/``target`` are the new bracket."""
+        pos = self.positions[fill.symbol]
+        if fill.direction != pos.direction:
+            raise ValueError(f"{fill.symbol}: an entry fill against the open position's direction")
+        pos.quantity += fill.quantity
+        pos.allocation += fill.quantity * fill.price
+        pos.entry_fill = pos.allocation / pos.quantity
+        pos.entry_fees = (pos.entry_fees or 0.0) + fill.fee
+        pos.stop, pos.target = stop, target
+        pos.view = Position(pos.direction, pos.entry_bar, pos.entry_fill, stop, target, pos.quantity, pos.symbol)
         return pos
 
     def close(self, fill: Fill, net_return: float, reason_name: str) -> Trade:

@@ -8,6 +8,7 @@ import numpy as np
 
 from pivotal.core.orders import Fill, Order
 from pivotal.execution.portfolio import OpenPosition
+from pivotal.execution.simulated_venue import Match
 
 
 @runtime_checkable
@@ -42,4 +43,29 @@ class Venue(Protocol):
         detail_rows: tuple[int, int] = (0, 0),
     ) -> tuple[float, int] | None:
         """Whether the open position exits inside bar t: (price before slippage, ``ExitReason`` code) or None."""
+        ...
+
+
+@runtime_checkable
+class WorkingOrderVenue(Venue, Protocol):
+    """A venue that also matches working entry orders (LIMIT, STOP, IOC, expiring, under a participation cap) bar by
+    bar; ``SimulatedVenue`` is one. The engine refuses such orders with a venue that is not."""
+
+    def match(
+        self,
+        order: Order,
+        first: bool,
+        triggered: bool,
+        o: float,
+        h: float,
+        lo: float,
+        detail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        detail_rows: tuple[int, int] = (0, 0),
+        prints: np.ndarray | None = None,
+    ) -> Match | None:
+        """Where ``order`` executes in this bar (price, maker/taker, quantity the prints offer), or None."""
+        ...
+
+    def fill_working(self, order: Order, symbol: str, bar_index: int, ts: int, match: Match, quantity: float) -> Fill:
+        """The fill of ``quantity`` where :meth:`match` placed it."""
         ...

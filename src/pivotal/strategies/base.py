@@ -53,7 +53,7 @@ class _Series:
     __slots__ = ("data", "n")
 
     def __init__(self) -> None:
-        self.data = np.empty(256)
+        self.data: np.ndarray = np.empty(256)
         self.n = 0
 
     def push(self, value: float) -> None:

@@ -50,7 +50,7 @@ def _merge_order(highs: PivotArray, lows: PivotArray, open_: np.ndarray | None, 
     shared = np.intersect1d(highs.index, lows.index)
     if len(shared) and (open_ is None or close is None):
         raise ValueError(f"bar {int(shared[0])} is both a high and a low pivot: pass open and close to order them")
-    rank = np.zeros(len(index), dtype=np.int64)
+    rank: np.ndarray = np.zeros(len(index), dtype=np.int64)
     if len(shared) and open_ is not None and close is not None:
         bullish = close[index] >= open_[index]
         rank = np.where(bullish == (kind == HIGH), 1, 0)  # the later-printed extreme sorts second

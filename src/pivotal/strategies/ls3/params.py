@@ -114,7 +114,7 @@ def grid_choices(indices: np.ndarray) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= grid_size()):
         raise IndexError(f"grid index outside 0..{grid_size() - 1}")
     out = np.empty((idx.size, GRID_RADICES.size), dtype=np.int64)
-    rest = idx.copy()
+    rest: np.ndarray = idx.copy()
     for d in range(GRID_RADICES.size - 1, -1, -1):
         rest, out[:, d] = np.divmod(rest, GRID_RADICES[d])
     return out
