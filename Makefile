@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (install what the demo needs, import ../shared/data, backtest a strategy with charts)
+# Two entry points: `make demo` (install what the demo needs, import ../shared/data, replay a strategy and a model)
 # and `make test` (install with the dev, cluster and compare extras that CI needs, lint, tests).
 PY ?= python3
 VENV := .venv
@@ -23,11 +23,17 @@ install: $(BIN)/.installed-demo
 
 install-dev: $(BIN)/.installed-dev
 
-# LIQUIDITY SWEEP V3 with its default parameters on 9.5 years of Coinbase BTC/USD 4h bars, beside buy-and-hold;
-# summary.json, trades.csv, equity.png and equity.html go to $(DEMO_OUT).
+# A replay a trader can watch (pivotal run, the trading node under the risk engine): SMA cross on Binance BTC/USDT and
+# ETH/USDT 1h in one portfolio (docs/examples/demo.toml), then a small CNN through the orchestrator on BTC/USDT bars it
+# never saw (docs/examples/demo-model.toml; trained first when its checkpoint is missing, about a minute on 2 CPU
+# cores). Status and summary on the terminal; trades.csv, summary.json and the charts go to $(DEMO_OUT)/<run>.
+DEMO_MODEL ?= demo-cnn
 demo: install
 	$(BIN)/pivotal data import $(SHARED_DATA)
-	$(BIN)/pivotal backtest --strategy liquidity_sweep -e coinbase -s BTC/USD -t 4h --out $(DEMO_OUT)
+	$(BIN)/pivotal run --config docs/examples/demo.toml --out $(DEMO_OUT)/sma_cross
+	@$(BIN)/pivotal models show $(DEMO_MODEL) > /dev/null 2>&1 || echo "no $(DEMO_MODEL) checkpoint yet: training a small CNN on BTC/USDT 1h, June 2023 to May 2024 (about a minute on 2 CPU cores, once)"
+	$(BIN)/pivotal models show $(DEMO_MODEL) > /dev/null 2>&1 || $(BIN)/pivotal train --model cnn --name $(DEMO_MODEL) -e binance -s BTC/USDT -t 1h --epochs 2 --walk-forward 300/1/60 --folds 1 --start 2023-06-01 --end 2024-06-01 --threads 2
+	$(BIN)/pivotal run --config docs/examples/demo-model.toml --out $(DEMO_OUT)/model
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -84,14 +84,14 @@ def test_a_risk_table_puts_the_node_under_the_engine(tmp_path: Path, bars: Path)
 def test_the_status_view_off_a_terminal_leaves_its_last_frame(tmp_path: Path, bars: Path) -> None:
     code, out = invoke(["run", "--config", config(tmp_path, bars), "--mode", "replay", "--status"])
     assert code == 0, out
-    assert "replay sma_cross  2024-01-03 12:00 UTC  events 60" in out and "final status" not in out
+    assert "replay sma_cross bars  2024-01-03 12:00 UTC  events 60" in out and "final status" not in out
 
 
 def test_plain_refusals(tmp_path: Path, bars: Path) -> None:
     code, out = invoke(["run", "--config", config(tmp_path, bars, '[[models]]\nname = "cnn"\n')])
-    assert code == 2 and "models and [orchestrator] in the run configuration are not wired into pivotal run yet" in out
+    assert code == 1 and "configure strategy = \"model\" (got strategy = 'sma_cross')" in out
     code, out = invoke(["run", "--config", config(tmp_path, bars, 'symbols = ["BTC/USDT", "ETH/USDT"]\n')])
-    assert code == 1 and "a run trades one symbol on one timeframe for now" in out
+    assert code == 1 and "input: a candle file holds one symbol; fix: leave input out" in " ".join(out.split())
     code, out = invoke(["run", "--config", config(tmp_path, bars), "--mode", "paper"])
     assert code == 1 and "--mode paper trades the exchange's live feed; --input (a candle file) is for backtest" in " ".join(
         out.split()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from pivotal.core.errors import UserInputError
 from pivotal.core.events import BarClosed, TradeTick
+from pivotal.core.orders import Bar
 from pivotal.data.candles import Candles
 from pivotal.data.trades import Trades
 from pivotal.runtime.feed import Feed
@@ -134,3 +135,19 @@ def test_any_merge_is_sorted_complete_and_seekable(series: list, trade_ts: list[
     ranks = [rank(e) for e in events]
     assert ranks == sorted(ranks)
     assert list(feed.events(seek)) == [e for e in events if e.known_at >= seek]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 200), min_size=0, max_size=30), st.integers(0, 220 * MIN))
+def test_one_series_yields_the_same_events_as_the_merge(opens: list[int], seek: int) -> None:
+    """A feed of one bar series takes a path without merge keys; its events from any start are exactly that series'
+    events in a merged feed: same types, same fields (Python ints and floats), same series index."""
+    one = bars("BTC/USDT", "1m", sorted({o * MIN for o in opens}))
+    other = bars("ETH/USDT", "1m", [0, 50 * MIN, 199 * MIN])
+    alone = list(HistoricalFeed([one]).events(seek))
+    merged = [e for e in HistoricalFeed([one, other]).events(seek) if e.bar.symbol == "BTC/USDT"]
+    assert alone == merged and len(alone) == HistoricalFeed([one]).count(seek)
+    for e in alone:
+        assert type(e) is BarClosed and type(e.bar) is Bar and e.exchange == "binance" and e.known_at == e.bar.close_ts
+        assert type(e.known_at) is int and type(e.bar.index) is int and type(e.bar.close) is float
+        assert one.ts[e.bar.index] == e.bar.ts and one.close[e.bar.index] == e.bar.close

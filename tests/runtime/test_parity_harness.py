@@ -21,7 +21,14 @@ from pivotal.core.trades import Trade, TradeList
 from pivotal.data.candles import Candles
 from pivotal.execution.backtest import backtest
 from pivotal.runtime.node import trade_fingerprint
-from pivotal.runtime.parity import compare_trades, implied_fee, load_trade_list, parity_report, run_parity
+from pivotal.runtime.parity import (
+    bar_divergence,
+    compare_trades,
+    implied_fee,
+    load_trade_list,
+    parity_report,
+    run_parity,
+)
 from pivotal.services.backtest import CandleSource
 from pivotal.services.run import PreparedRun, RunRequest, prepare
 
@@ -241,3 +248,92 @@ def test_a_bar_dropped_from_real_data_is_found_in_the_trade_that_spans_it(shared
     assert row is not None and row.divergence is not None and row.a is not None
     assert (row.a.entry_bar, _iso(row.a.entry_time)) == (999, "2023-02-11 15:00")
     assert row.divergence.fields == {"exit_bar": (1036, 1035)}
+
+
+# --- (c) paper: a paper session against the local test exchange streaming the same recorded data --------------------
+
+
+def test_bar_divergence_names_the_first_lost_extra_or_changed_bar() -> None:
+    bars = hand_bars()
+    rows = list(zip(bars.ts.tolist(), bars.open.tolist(), bars.high.tolist(), bars.low.tolist(), bars.close.tolist(),
+                    bars.volume.tolist(), strict=True))  # fmt: skip
+    assert bar_divergence(bars, rows, "paper") == "the same 9 closed bars as the reference"
+    lost = bar_divergence(bars, rows[:4] + rows[5:], "paper")
+    assert lost == "8 closed bars vs 9; first difference at bar 4: paper lacks the bar of 2024-01-01 04:00 (a lost bar)"
+    partial = (*rows[4][:2], rows[4][1], rows[4][1], rows[4][1], 0.0)  # the bar as it stood at its open
+    changed = bar_divergence(bars, [*rows[:4], partial, *rows[5:]], "paper")
+    assert changed == (
+        "9 closed bars vs 9; first difference at bar 4: the bar of 2024-01-01 04:00 has other values (high 12.5 vs 12.0, "
+        "low 9.5 vs 12.0, close 10.0 vs 12.0, volume 1.0 vs 0.0): an open candle taken for closed, or other data"
+    )
+    assert bar_divergence(bars, rows[:7], "paper").endswith("paper ends before the reference's bar of 2024-01-01 07:00")
+    assert bar_divergence(bars, [*rows, (T0 + 9 * H, 1.0, 1.0, 1.0, 1.0, 1.0)], "paper").endswith(
+        "paper has an extra bar at 2024-01-01 09:00"
+    )
+
+
+def test_cli_parity_with_paper_on_real_data_backtest_equals_replay_equals_paper(shared_data: Path) -> None:
+    """`pivotal parity --paper` starts the test exchange on the recorded Binance files, streams Q1 2023 1h through
+    the live feed (unmodified ccxt.pro) to a paper node: three identical trade lists, the same 2,159 closed bars."""
+    result = CliRunner().invoke(app, [*cli_args(shared_data), "--paper", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["identical"] is True
+    assert [s["name"] for s in data["sides"]] == ["backtest", "replay", "paper"]
+    assert len({s["sha256"] for s in data["sides"]}) == 1 and data["sides"][2]["trades"] > 10
+    paper = data["comparisons"][1]
+    assert paper["other"] == "paper" and paper["status"] == "identical"
+    assert paper["note"] == "a paper session through the live feed; the same 2159 closed bars as the reference"
+
+
+def test_paper_fingerprint_is_the_stored_backtest_and_replay_one(shared_data: Path) -> None:
+    """SMA cross on Binance BTC/USDT 1h over 2023 (8,759 bars, one hour missing on the exchange): the paper session's
+    trade list has the sha256 stored for the backtest and the replay (tests/runtime/test_parity_fingerprints.py)."""
+    from pivotal.testexchange import TestExchange
+    from tests.runtime.test_parity_fingerprints import FINGERPRINTS, SERIES
+
+    file, exchange, symbol, start, end, n = SERIES["binance-1h-2023"]
+    ready = prepare(RunRequest("backtest", "sma_cross", CandleSource(shared_data / file, exchange, symbol, None, start, end)))
+    assert len(ready.bars) == n
+    with TestExchange(shared_data, [symbol], timeframes=("1h",), start=start, speed=0.0) as ex:
+        report = run_parity(ready, paper_url=ex.url)
+    trades, fingerprint = FINGERPRINTS["binance-1h-2023"]["sma_cross"]
+    assert report.names == ("backtest", "replay", "paper")
+    assert report.counts == (trades,) * 3 and report.fingerprints == (fingerprint,) * 3, report.text()
+    assert report.notes["paper"].endswith(f"the same {n} closed bars as the reference")
+
+
+def test_paper_on_other_bars_than_the_reference_names_the_bar_and_the_first_trade_divergence(shared_data: Path) -> None:
+    """The reference lacks the bar of 2023-01-15 10:00 that the exchange streams: the paper note names that bar, and
+    the trade diff the first trade it changes (SMA cross, Binance BTC/USDT 1h, Jan 2023)."""
+    from pivotal.testexchange import TestExchange
+
+    source = CandleSource(shared_data / "binance" / "BTCUSDT-1h-2018-2026.parquet", "binance", "BTC/USDT", None,
+                          1_672_531_200_000, 1_675_209_600_000)  # fmt: skip
+    ready = prepare(RunRequest("backtest", "sma_cross", source))
+    bars = ready.bars
+    k = int(np.searchsorted(bars.ts, 1_673_776_800_000))  # 2023-01-15 10:00
+    keep = np.arange(len(bars)) != k
+    cols = [c[keep] for c in (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume)]
+    dropped = Candles.from_columns(cols, exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1h",), start=int(bars.ts[0]), speed=0.0) as ex:
+        report = run_parity(replace(ready, bars=dropped), paper_url=ex.url)
+    assert report.status("replay") == "identical" and not report.identical
+    assert report.notes["paper"] == (
+        f"a paper session through the live feed; {len(bars)} closed bars vs {len(bars) - 1}; first difference at bar {k}: "
+        "paper has an extra bar at 2023-01-15 10:00 (a duplicated or invented bar)"
+    )
+    row = report.first_divergence("paper")
+    assert row is not None and row.divergence is not None
+    assert row.time >= 1_673_776_800_000  # the first differing trade comes at or after the extra bar
+    assert report.text().count("first divergence:") == 1
+
+
+def test_cli_parity_paper_refuses_what_the_test_exchange_cannot_replay(shared_data: Path, tmp_path: Path) -> None:
+    coinbase = ["parity", "--strategy", "sma_cross", "-i", str(shared_data / "coinbase" / "BTCUSD-4h.parquet"),
+                "--start", "2022-01-01", "--end", "2022-02-01", "--paper"]  # fmt: skip
+    result = CliRunner().invoke(app, coinbase)
+    assert result.exit_code == 1 and "--paper needs --paper-data DIR" in result.output
+    result = CliRunner().invoke(app, [*coinbase, "-e", "coinbase", "--paper-data", str(shared_data)])
+    assert result.exit_code == 1
+    assert "--paper: the local test exchange speaks Binance" in result.output and "'coinbase'" in result.output

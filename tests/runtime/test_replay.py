@@ -98,6 +98,33 @@ def test_seek_jumps_and_emits_at_once_then_paces_again() -> None:
         session.seek(MIN)
 
 
+def test_speed_zero_hands_over_to_pacing_seek_and_the_window_end_and_back() -> None:
+    """Speed 0's fast path gives way before the next event to a speed change, a seek and the window's end, exactly
+    as the paced loop does (control calls from the sink, a simulated clock)."""
+    clock = SimulatedClock(T0)
+    rec = Recorder(clock)
+    done: set[int] = set()
+
+    def sink(event: MarketEvent) -> None:
+        rec(event)
+        t = event.known_at
+        if t in done:
+            return
+        done.add(t)
+        if t == 2 * MIN:
+            session.set_speed(1.0)  # the next event starts the pacing at once, the one after waits 60 s
+        elif t == 4 * MIN:
+            session.set_speed(0)
+        elif t == 5 * MIN:
+            session.seek(2 * MIN)  # back: 2..5 again (at speed 0, no second speed change), then on to the end
+
+    session = ReplaySession(feed(9), sink, end=7 * MIN, clock=clock)
+    state = session.run()
+    assert rec.seen == [(0, MIN), (0, 2 * MIN), (0, 3 * MIN)] + [(MIN, k * MIN) for k in (4, 5, 2, 3, 4, 5, 6, 7)]
+    assert state.status is ReplayStatus.COMPLETED and state.events_replayed == 11 and state.current_time == 7 * MIN
+    assert state.completed_at == T0 + MIN and state.speed == 0 and state.total_events == 7
+
+
 def test_seek_outside_the_window_is_refused() -> None:
     session = ReplaySession(feed(), lambda e: None, start=2 * MIN, end=4 * MIN, clock=SimulatedClock(T0))
     with pytest.raises(UserInputError, match=r"outside the replay window \[120000, 240000\]"):

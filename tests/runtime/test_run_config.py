@@ -133,3 +133,112 @@ def test_the_example_file_loads() -> None:
     assert cfg.input is not None and cfg.input.parts[-3:] == ("data", "binance", "BTCUSDT-1h-2018-2026.parquet")
     assert cfg.risk_config() == RiskConfig(max_daily_loss=0.02, max_drawdown=0.1, unusual_market_threshold=None,
                                            regime_break_threshold=None)  # fmt: skip
+
+
+# -- the model strategy: [[models]] and [orchestrator] ------------------------------------------------------------------
+
+
+def test_models_and_the_orchestrator_table(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+params = { fraction = 0.5 }
+[[models]]
+name = "cnn"
+weight = 2
+[[models]]
+name = "transformer/20240101T000000"
+[orchestrator]
+buy_threshold = 0.3
+min_confidence = 0.4
+learn_weights = true
+abstain = "keep"
+""",
+    )
+    cfg = load_run_config(path)
+    assert cfg.strategy == "model"  # implied by [[models]]
+    models, orchestrator, keep = cfg.model_tables()
+    assert models == [{"name": "cnn", "weight": 2.0}, {"name": "transformer/20240101T000000"}]
+    assert orchestrator == {"buy_threshold": 0.3, "min_confidence": 0.4, "learn_weights": True} and keep is True
+    assert cfg.params == {"fraction": 0.5}
+
+
+def test_flags_override_the_models_and_the_orchestrator(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[models]]\nname = "cnn"\nweight = 2\n[orchestrator]\nbuy_threshold = 0.3\nsell_threshold = 0.1\n')
+    cfg = load_run_config(path, {"params": {"buy_threshold": "0.05", "keep_on_abstain": "true", "models": "cnn,dqn"}})
+    models, orchestrator, keep = cfg.model_tables()
+    assert models == [{"name": "cnn", "weight": 2.0}, {"name": "dqn"}]  # a named model keeps its weight
+    assert orchestrator == {"buy_threshold": 0.05, "sell_threshold": 0.1} and keep is True
+    cfg = load_run_config(path, {"models": [{"name": "tiny"}]})  # --models
+    assert [m.name for m in cfg.models] == ["tiny"]
+    cfg = load_run_config(None, {"strategy": "model", "params": {"models": "cnn"}})  # --strategy model -p models=cnn
+    assert cfg.model_tables()[0] == [{"name": "cnn"}]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('strategy = "model"\n', 'models: strategy "model" trades checkpoints; fix: add a [[models]] entry with name = "cnn"'),
+        (
+            'strategy = "sma_cross"\n[[models]]\nname = "cnn"\n',
+            "models: [[models]] and [orchestrator] configure strategy = \"model\" (got strategy = 'sma_cross'); fix: set",
+        ),
+        ('strategy = "sma_cross"\n[orchestrator]\nabstain = "keep"\n', "orchestrator: [[models]] and [orchestrator] configure"),
+        (
+            '[[models]]\nname = "cnn"\n[orchestrator]\nbuy_threshold = 3\n',
+            "orchestrator.buy_threshold = 3: input should be less than or equal to 1",
+        ),
+        (
+            '[[models]]\nname = "cnn"\n[orchestrator]\nvote = "majority"\n',
+            "orchestrator.vote = 'majority': use one of 'direction' or 'action'",
+        ),
+        (
+            '[[models]]\nname = "cnn"\n[orchestrator]\nabstain = "maybe"\n',
+            "orchestrator.abstain = 'maybe': use one of 'flat' or 'keep'",
+        ),
+        ('[[models]]\nname = "cnn"\nweight = -1\n', "models.0.weight = -1: input should be greater than or equal to 0"),
+        ("[[models]]\nweight = 1\n", "models.0.name: missing; fix: add name = ..."),
+        (
+            '[[models]]\nname = "cnn"\n[[models]]\nname = "cnn"\n',
+            "models: ['cnn', 'cnn'] names a checkpoint twice; fix: list each model once",
+        ),
+    ],
+)
+def test_bad_model_tables_name_the_key_and_the_fix(tmp_path: Path, text: str, expected: str) -> None:
+    msg = refused(write(tmp_path, text))
+    assert msg.startswith(f"{tmp_path / 'run.toml'}: ") and expected in msg, msg
+
+
+def test_unknown_orchestrator_and_model_keys_list_the_valid_ones(tmp_path: Path) -> None:
+    msg = refused(write(tmp_path, '[[models]]\nname = "cnn"\n[orchestrator]\nbuy_treshold = 0.1\n'))
+    assert "unknown key 'orchestrator.buy_treshold'; fix: remove it or use one of: buy_threshold, sell_threshold," in msg
+    msg = refused(write(tmp_path, '[[models]]\nname = "cnn"\nckpt = "x"\n'))
+    assert "unknown key 'models.0.ckpt'; fix: remove it or use one of: name, weight" in msg
+    assert refused(None, {"strategy": "model", "params": {"models": "cnn", "buy_threshold": "5"}}).startswith(
+        "--param: orchestrator.buy_threshold = '5': input should be less than or equal to 1"
+    )
+
+
+# -- several symbols --------------------------------------------------------------------------------------------------
+
+
+def test_several_symbols_with_one_timeframe_or_one_each(tmp_path: Path) -> None:
+    cfg = load_run_config(write(tmp_path, 'symbols = ["BTC/USDT", "ETH/USDT"]\ntimeframes = ["1h"]\n'))
+    assert cfg.markets() == [("BTC/USDT", "1h"), ("ETH/USDT", "1h")]
+    cfg = load_run_config(write(tmp_path, 'symbols = ["BTC/USDT", "ETH/USDT"]\ntimeframes = ["1h", "4h"]\n'))
+    assert cfg.markets() == [("BTC/USDT", "1h"), ("ETH/USDT", "4h")]
+    msg = refused(write(tmp_path, 'symbols = ["BTC/USDT", "ETH/USDT"]\ntimeframes = ["1h", "4h", "1d"]\n'))
+    assert "timeframes: ['1h', '4h', '1d'] for symbols ['BTC/USDT', 'ETH/USDT']; fix: give one timeframe for every" in msg
+    msg = refused(write(tmp_path, 'symbols = ["BTC/USDT", "BTC/USDT"]\n'))
+    assert "symbols: ['BTC/USDT', 'BTC/USDT'] names a symbol twice; fix: list each symbol once" in msg
+    msg = refused(write(tmp_path, 'symbols = ["BTC/USDT", "ETH/USDT"]\ninput = "x.csv"\n'))
+    assert "input: a candle file holds one symbol; fix: leave input out to run the stored series of each symbol" in msg
+
+
+def test_the_demo_files_load() -> None:
+    rule = load_run_config(REPO / "docs" / "examples" / "demo.toml")
+    assert (rule.strategy, rule.markets(), rule.mode) == ("sma_cross", [("BTC/USDT", "1h"), ("ETH/USDT", "1h")], "replay")
+    assert rule.out == REPO / "pivotal-out" / "demo" / "sma_cross" and rule.risk_config() is not None
+    model = load_run_config(REPO / "docs" / "examples" / "demo-model.toml")
+    assert model.strategy == "model" and model.model_tables()[0] == [{"name": "demo-cnn"}]
+    assert model.out == REPO / "pivotal-out" / "demo" / "model" and model.risk_config() is not None

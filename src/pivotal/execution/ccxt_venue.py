@@ -325,6 +325,24 @@ class CcxtVenue:
             raise KeyError(symbol)
         return dict(markets[symbol])
 
+    def amount_step(self, symbol: str) -> float | None:
+        """The smallest amount increment of ``symbol`` (Binance ``LOT_SIZE stepSize``) from ccxt's market precision,
+        whichever precision mode the exchange's ccxt class uses; None when the market states none."""
+        import ccxt
+
+        try:
+            precision = (self.market(symbol).get("precision") or {}).get("amount")
+        except KeyError:
+            raise UserInputError(f"{self.exchange} has no spot market {symbol}") from None
+        if precision is None:
+            return None
+        mode = getattr(self._client, "precisionMode", ccxt.DECIMAL_PLACES)
+        if mode == ccxt.TICK_SIZE:
+            return float(precision)
+        if mode == ccxt.DECIMAL_PLACES:
+            return float(10.0 ** -int(precision))
+        return None  # significant digits: no fixed step
+
     def _prepare(self, request: OrderRequest, cid: str) -> tuple[str, float, float | None, dict[str, Any]] | Rejected:
         """(ccxt type, rounded amount, rounded price, params), or the one-line reason it cannot be sent."""
         try:

@@ -3,7 +3,8 @@
 ``execution.venue.Venue`` is a set of *fill rules* the engine applies to bars it already holds (fill at this open,
 resolve a bracket inside that bar); an exchange decides fills itself, later, and can refuse, time out or rate-limit
 an order. Bending ``Venue`` to fit would make every simulated call site handle "maybe accepted", so exchanges get
-this second protocol: submit / cancel / fetch / reconcile / open orders / balances, with typed results.
+this second protocol: submit / cancel / fetch / reconcile / open orders / balances / amount step, with typed
+results.
 
 Every order carries a client order id (``core.ids.OrderIdFactory``) chosen and journaled *before* it is sent, so a
 retry, a restart or a reconciliation can always ask the exchange "did you take order X?" and never place it twice.
@@ -153,3 +154,7 @@ class ExchangeVenue(Protocol):
     def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]: ...
 
     def balances(self) -> dict[str, Balance]: ...
+
+    def amount_step(self, symbol: str) -> float | None:
+        """The market's amount increment (its precision): differences below it are rounding, not trades."""
+        ...

@@ -119,3 +119,218 @@ class TrailingMeanState:
 
     def push(self, value: float) -> None:
         self._window.append(value)
+
+
+# --- pandas-exact window kernels ------------------------------------------------------------------------------------
+# The ``ta`` indicators are built from pandas ``ewm(adjust=False).mean()``, ``rolling(w).mean()`` and
+# ``rolling(w).std()``. The kernels below follow pandas' own algorithms step for step (pandas/_libs/window/
+# aggregations.pyx: ``ewm``, ``roll_mean`` with Kahan-compensated add/remove, ``roll_var`` with Welford + Kahan, the
+# "window of one repeated value" rule that makes a constant window give exactly its value and a variance of 0), so the
+# numba indicators equal the ``ta`` ones bit for bit (tests/features/test_indicators_fast.py) without pandas' per-call
+# overhead. ``sma`` above is a different sum order (plain, in time order) kept for batch/incremental parity.
+
+
+def pandas_ewm_alpha(*, span: float | None = None, alpha: float | None = None) -> float:
+    """The smoothing factor pandas ``ewm`` really uses: it converts span/alpha to a centre of mass and back."""
+    if (span is None) == (alpha is None):
+        raise ValueError("pass exactly one of span, alpha")
+    if span is not None:
+        if span < 1:
+            raise ValueError(f"EMA span must be >= 1 (got {span})")
+        com = (span - 1) / 2
+    else:
+        assert alpha is not None
+        if not 0 < alpha <= 1:
+            raise ValueError(f"EMA alpha must be in (0, 1] (got {alpha})")
+        com = (1 - alpha) / alpha
+    return 1.0 / (1.0 + float(com))
+
+
+@njit(cache=True)
+def _ewm_mean(values: np.ndarray, alpha: float, min_periods: int) -> np.ndarray:
+    n = values.shape[0]
+    out = np.empty(n)
+    if n == 0:
+        return out
+    old_wt_factor = 1.0 - alpha
+    weighted = values[0]
+    nobs = 1 if weighted == weighted else 0
+    out[0] = weighted if nobs >= min_periods else np.nan
+    old_wt = 1.0
+    for i in range(1, n):
+        cur = values[i]
+        is_observation = cur == cur
+        if is_observation:
+            nobs += 1
+        if weighted == weighted:
+            old_wt *= old_wt_factor  # ignore_na=False: a missing value still ages the average
+            if is_observation:
+                if weighted != cur:  # pandas skips the update on equal values (no drift on constant series)
+                    weighted = old_wt * weighted + alpha * cur
+                    weighted /= old_wt + alpha
+                old_wt = 1.0
+        elif is_observation:
+            weighted = cur
+        out[i] = weighted if nobs >= min_periods else np.nan
+    return out
+
+
+def ewm_mean(values: np.ndarray, *, span: float | None = None, alpha: float | None = None, min_periods: int = 0) -> np.ndarray:
+    """``pd.Series(values).ewm(span=|alpha=, adjust=False, min_periods=).mean()``, bit for bit, as float64."""
+    return _ewm_mean(_f64(values), pandas_ewm_alpha(span=span, alpha=alpha), max(int(min_periods), 1))
+
+
+@njit(cache=True)
+def _is_negative(val: float) -> bool:
+    return val < 0.0 or (val == 0.0 and np.copysign(1.0, val) < 0.0)  # C signbit
+
+
+@njit(cache=True)
+def _rolling_mean(values: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    n = values.shape[0]
+    out = np.empty(n)
+    nobs = 0
+    neg_ct = 0
+    sum_x = 0.0
+    comp_add = 0.0
+    comp_remove = 0.0
+    same = 0
+    prev_value = 0.0
+    for i in range(n):
+        s = max(0, i - window + 1)
+        e = i + 1
+        prev_s = max(0, i - window)
+        if i == 0 or s >= i:  # first window (or a window of one bar): set up from scratch
+            prev_value = values[s]
+            same = 0
+            nobs = 0
+            sum_x = 0.0
+            comp_add = 0.0
+            comp_remove = 0.0
+            lo = s
+        else:
+            for j in range(prev_s, s):
+                val = values[j]
+                if val == val:
+                    nobs -= 1
+                    y = -val - comp_remove
+                    t = sum_x + y
+                    comp_remove = t - sum_x - y
+                    sum_x = t
+                    if _is_negative(val):
+                        neg_ct -= 1
+            lo = i
+        for j in range(lo, e):
+            val = values[j]
+            if val == val:
+                nobs += 1
+                y = val - comp_add
+                t = sum_x + y
+                comp_add = t - sum_x - y
+                sum_x = t
+                if _is_negative(val):
+                    neg_ct += 1
+                if val == prev_value:
+                    same += 1
+                else:
+                    same = 1
+                prev_value = val
+        if nobs >= min_periods and nobs > 0:
+            result = sum_x / nobs
+            if same >= nobs:
+                result = prev_value
+            elif (neg_ct == 0 and result < 0) or (neg_ct == nobs and result > 0):
+                result = 0.0  # a mean cannot leave the sign of all its values
+        else:
+            result = np.nan
+        out[i] = result
+    return out
+
+
+@njit(cache=True)
+def _rolling_var(values: np.ndarray, window: int, min_periods: int, ddof: int) -> np.ndarray:
+    n = values.shape[0]
+    out = np.empty(n)
+    nobs = 0
+    mean_x = 0.0
+    ssqdm_x = 0.0
+    comp_add = 0.0
+    comp_remove = 0.0
+    same = 0
+    prev_value = 0.0
+    min_periods = max(min_periods, 1)
+    for i in range(n):
+        s = max(0, i - window + 1)
+        e = i + 1
+        prev_s = max(0, i - window)
+        if i == 0 or s >= i:
+            prev_value = values[s]
+            same = 0
+            nobs = 0
+            mean_x = 0.0
+            ssqdm_x = 0.0
+            comp_add = 0.0
+            comp_remove = 0.0
+            lo = s
+        else:
+            for j in range(prev_s, s):
+                val = values[j]
+                if val == val:
+                    nobs -= 1
+                    if nobs:
+                        prev_mean = mean_x - comp_remove
+                        y = val - comp_remove
+                        t = y - mean_x
+                        comp_remove = t + mean_x - y
+                        mean_x -= t / nobs
+                        ssqdm_x -= (val - prev_mean) * (val - mean_x)
+                    else:
+                        mean_x = 0.0
+                        ssqdm_x = 0.0
+            lo = i
+        for j in range(lo, e):
+            val = values[j]
+            if val == val:
+                nobs += 1
+                if val == prev_value:
+                    same += 1
+                else:
+                    same = 1
+                prev_value = val
+                prev_mean = mean_x - comp_add
+                y = val - comp_add
+                t = y - mean_x
+                comp_add = t + mean_x - y
+                mean_x += t / nobs
+                ssqdm_x += (val - prev_mean) * (val - mean_x)
+        if nobs >= min_periods and nobs > ddof:
+            if nobs == 1 or same >= nobs:
+                out[i] = 0.0
+            else:
+                out[i] = ssqdm_x / (nobs - ddof)
+        else:
+            out[i] = np.nan
+    return out
+
+
+@njit(cache=True)
+def _rolling_std(values: np.ndarray, window: int, min_periods: int, ddof: int) -> np.ndarray:
+    out = _rolling_var(values, window, min_periods, ddof)
+    for i in range(out.shape[0]):
+        v = out[i]
+        out[i] = 0.0 if v < 0.0 else np.sqrt(v)  # pandas zsqrt: a rounding-negative variance is 0; NaN stays NaN
+    return out
+
+
+def rolling_mean(values: np.ndarray, window: int, min_periods: int | None = None) -> np.ndarray:
+    """``pd.Series(values).rolling(window, min_periods).mean()`` bit for bit (``min_periods`` defaults to window)."""
+    if window < 1:
+        raise ValueError(f"rolling window must be >= 1 (got {window})")
+    return _rolling_mean(_f64(values), window, window if min_periods is None else min_periods)
+
+
+def rolling_std(values: np.ndarray, window: int, ddof: int = 1, min_periods: int | None = None) -> np.ndarray:
+    """``pd.Series(values).rolling(window, min_periods).std(ddof=ddof)`` bit for bit (``min_periods`` = window)."""
+    if window < 1:
+        raise ValueError(f"rolling window must be >= 1 (got {window})")
+    return _rolling_std(_f64(values), window, window if min_periods is None else min_periods, ddof)

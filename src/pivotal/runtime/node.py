@@ -4,8 +4,10 @@ strategy → risk gate → venue → portfolio — with every decision, order an
 The node builds the engine on empty series of its markets and pushes each closed bar of a traded (symbol,
 timeframe) with ``EventEngine.push_bar``: the fill rules, brackets, gate and portfolio are the engine's, so a replay
 gives exactly the trades of ``pivotal backtest`` on the same bars (tested on real data). Other events (trades, book
-updates, bars of other timeframes) are counted and not yet used: the data engine that builds 1s bars and features
-from them is a later step.
+updates, bars of other timeframes) are counted; with a ``data_engine`` (``runtime.data_engine.DataEngine``) every
+event goes to it first — it builds 1s bars from trades, derives coarser timeframes, tracks pivots and assembles model
+inputs — and the bars it builds of a traded (symbol, timeframe) are pushed like fed ones. Strategies and predictors
+read it through ``node.data_engine``.
 
 Write-ahead: the node wraps the strategy (a decision is journaled, with client order ids assigned, before the gate
 sees its orders), the gate (each order is journaled accepted or denied before it joins the venue's queue; a denial
@@ -32,9 +34,10 @@ from pivotal.core.trades import Trade
 from pivotal.data.candles import Candles
 from pivotal.execution.engine import BacktestConfig, BacktestResult, EventEngine
 from pivotal.execution.portfolio import OpenPosition
-from pivotal.execution.simulated_venue import SimulatedVenue
-from pivotal.execution.venue import Venue
+from pivotal.execution.simulated_venue import Match, SimulatedVenue
+from pivotal.execution.venue import Venue, WorkingOrderVenue
 from pivotal.risk.gate import DENY_ENTRY_PENDING, DENY_OUTSIDE_WINDOW, DENY_POSITION_OPEN, Decision, DefaultRiskGate, RiskGate
+from pivotal.runtime.data_engine import DataEngine
 from pivotal.runtime.journal import Journal, Recovery
 from pivotal.strategies.base import BarContext, StrategyProtocol
 
@@ -66,6 +69,7 @@ class TradingNode:
         venue: Venue | None = None,
         progress_every: int = 1000,
         submitter: Callable[[Order, Bar], str | None] | None = None,
+        data_engine: DataEngine | None = None,
     ) -> None:
         symbols = [s for s, _ in markets]
         if not markets or len(set(symbols)) != len(symbols):
@@ -89,9 +93,9 @@ class TradingNode:
         self.ids = OrderIdFactory(self.run_id)
         self._strategy = _Decisions(strategy, self)
         inner_gate = gate or DefaultRiskGate(config.risk, config.trade_window)
-        inner_venue = venue or SimulatedVenue(config.fee_rate, config.slippage)
+        inner_venue = venue or SimulatedVenue(config.fee_rate, config.slippage, config.fee_schedule)
         empty = {s: Candles.empty(exchange, s, tf) for s, tf in markets}
-        self.engine = EventEngine(empty, config, gate=_Gate(inner_gate, self), venue=_Venue(inner_venue, self))
+        self.engine = EventEngine(empty, config, gate=_Gate(inner_gate, self), venue=_wrap_venue(inner_venue, self))
         self.inner = strategy
         self.gate = inner_gate  # the risk gate as given (a RiskEngine reports its state in snapshots)
         self.last_price: dict[str, float] = {}  # symbol -> close of its last traded bar
@@ -105,29 +109,42 @@ class TradingNode:
         self._filled: set[str] = set()
         self._verified = self.recovery is None or self.recovery.last_event_time is None
         self.result: BacktestResult | None = None
+        self.data_engine = data_engine  # sees every event before the strategy sees the bar (None: off)
 
     # -- the sink -----------------------------------------------------------------------------------------------------
     def on_event(self, event: MarketEvent) -> None:
         """Process one event; events must come in ``known_at`` order (a replay seeking backwards fails here)."""
         t = event.known_at
-        if self.last_time is not None and t < self.last_time:
+        last = self.last_time
+        if last is not None and t < last:
             raise UserInputError(
-                f"event at {t} arrived after {self.last_time}: a node cannot rewind; start a new run to replay earlier data"
+                f"event at {t} arrived after {last}: a node cannot rewind; start a new run to replay earlier data"
             )
         self.now = self.last_time = t
-        self.events += 1
+        self.events = events = self.events + 1
         if not self._verified and t > self.recovery.last_event_time:  # type: ignore[union-attr,operator]
             self._verify()
-        if isinstance(event, BarClosed) and self.markets.get(event.bar.symbol) == event.bar.timeframe:
-            b = event.bar
-            self.last_price[b.symbol] = b.close
-            self.engine.push_bar(self._strategy, b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume)
+        if self.data_engine is not None:
+            for built in self.data_engine.on_event(event).bars:  # bars it built (from trades) or derived
+                if self.markets.get(built.bar.symbol) == built.bar.timeframe:
+                    self._push(built.bar)
+        b = event.bar if isinstance(event, BarClosed) else None
+        if b is not None and self.markets.get(symbol := b.symbol) == b.timeframe:  # _push inlined: the hot path
+            self.last_price[symbol] = close = b.close
+            self.engine.push_bar(self._strategy, symbol, b.ts, b.open, b.high, b.low, close, b.volume)
             if self._pending:
                 self._settle_queue()
         else:
             self.ignored += 1
-        if self.journal is not None and self._verified and self.events % self.progress_every == 0:
-            self.journal.append("progress", None, {"t": t, "events": self.events}, sync=False)
+        if self.journal is not None and self._verified and events % self.progress_every == 0:
+            self.journal.append("progress", None, {"t": t, "events": events}, sync=False)
+
+    def _push(self, b: Bar) -> None:
+        """One closed bar of a traded market through the engine (strategy, gate, venue, portfolio)."""
+        self.last_price[b.symbol] = b.close
+        self.engine.push_bar(self._strategy, b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume)
+        if self._pending:
+            self._settle_queue()
 
     def finish(self) -> BacktestResult:
         """End of the feed: positions still open exit at their last close (EOD, journaled) and the result is built."""
@@ -139,6 +156,8 @@ class TradingNode:
             self._verify()
         if self._pending:
             self._settle_queue()
+        if self.data_engine is not None:
+            self.data_engine.flush()
         if self.journal is not None:
             self.journal.append("end", "end", {"t": self.last_time, "trades": len(self.result.trades), "events": self.events})
         return self.result
@@ -309,10 +328,8 @@ class _Gate:
 
     def __init__(self, inner: RiskGate, node: TradingNode) -> None:
         self.inner, self.node = inner, node
-
-    @property
-    def watches_bars(self) -> bool:
-        return bool(getattr(self.inner, "watches_bars", True))
+        # read once: the engine asks on every bar, and a gate's ``watches_bars`` is fixed when it is built
+        self.watches_bars = bool(getattr(inner, "watches_bars", True))
 
     def check(self, order: Order, bar: Bar, has_position: bool, entry_pending: bool) -> Decision:
         decision = self.inner.check(order, bar, has_position, entry_pending)
@@ -368,8 +385,9 @@ class _Venue:
                 node._filled.add(cid)
         return fill
 
-    def _record(self, fill: Fill, position: dict[str, Any] | None) -> None:
-        self.node.record("fill", f"fill:{fill.client_order_id}:{fill.kind}", {
+    def _record(self, fill: Fill, position: dict[str, Any] | None, part: str = "") -> None:
+        """``part``: a partial fill's bar, so each of an order's fills has its own idempotency key."""
+        self.node.record("fill", f"fill:{fill.client_order_id}:{fill.kind}{part}", {
             "order": fill.client_order_id, "kind": fill.kind, "symbol": fill.symbol, "direction": fill.direction,
             "bar_ts": fill.ts, "price": fill.price, "quantity": fill.quantity, "fee": fill.fee,
             "reason": None if fill.reason is None else fill.reason.name, "position": position,
@@ -386,6 +404,47 @@ class _Venue:
         detail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, detail_rows: tuple[int, int] = (0, 0),
     ) -> tuple[float, int] | None:  # fmt: skip
         return self.inner.resolve(pos, t, o, h, lo, close, detail, detail_rows)
+
+
+def _wrap_venue(inner: Venue, node: TradingNode) -> _Venue:
+    return _WorkingVenue(inner, node) if isinstance(inner, WorkingOrderVenue) else _Venue(inner, node)
+
+
+class _WorkingVenue(_Venue):
+    """The journaling wrapper of a venue that also matches working orders (LIMIT, STOP, IOC, expiring, partial):
+    each working fill is journaled with the position it leaves (the open one grown to its VWAP) before it is booked."""
+
+    inner: WorkingOrderVenue
+
+    @property
+    def fees(self) -> Any:  # the engine books per-fill fees when the venue has a maker/taker schedule
+        return getattr(self.inner, "fees", None)
+
+    def match(
+        self, order: Order, first: bool, triggered: bool, o: float, h: float, lo: float,
+        detail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, detail_rows: tuple[int, int] = (0, 0),
+        prints: np.ndarray | None = None,
+    ) -> Match | None:  # fmt: skip
+        return self.inner.match(order, first, triggered, o, h, lo, detail, detail_rows, prints)
+
+    def fill_working(self, order: Order, symbol: str, bar_index: int, ts: int, match: Match, quantity: float) -> Fill:
+        fill = self.inner.fill_working(order, symbol, bar_index, ts, match, quantity)
+        held = self.node.engine.portfolio.positions.get(symbol)
+        if held is None:
+            stop, target = self.inner.bracket(order, fill.price)
+            qty, price, entry_ts, cid = fill.quantity, fill.price, ts, fill.client_order_id
+        else:
+            qty = held.quantity + fill.quantity
+            price = (held.allocation + fill.quantity * fill.price) / qty
+            stop, target = self.inner.bracket(order, price)
+            entry_ts, cid = held.entry_ts, held.client_order_id
+        position = {
+            "symbol": symbol, "direction": order.direction, "quantity": qty, "entry_price": price,
+            "entry_ts": entry_ts, "stop": _num(stop), "target": _num(target), "order": cid,
+        }  # fmt: skip
+        self._record(fill, position, f"@{ts}")
+        self.node._filled.add(order.client_order_id)
+        return fill
 
 
 def trade_fingerprint(trades: Sequence[Trade]) -> str:

@@ -1,6 +1,9 @@
-"""The parity harness: the same strategy and bars through the backtest use case (``services.backtest.run_backtest``)
-and a replay through a trading node (``runtime.runner.execute``), plus any other trade list (paper mode's
-``--trades-out`` file), compared trade by trade.
+"""The parity harness: the same strategy and bars through the backtest use case (``services.backtest.run_backtest``),
+a replay through a trading node (``runtime.runner.execute``) and, given the URL of an exchange streaming the same
+recorded data (the local test exchange, which ``pivotal parity --paper`` starts), a paper session through the live
+feed (``runtime.runner.execute_live``), plus any other trade list (a paper run's ``--trades-out`` file), compared
+trade by trade. The paper side's bars are compared with the reference's too: a bar the feed lost, added or changed
+is named, since it explains the trades that differ after it.
 
 Why: backtest, replay and paper must not disagree, and when they do the first question is *where* and *why*. Trade
 lists are aligned on entry time (the one value every mode shares, whatever bar numbering its series has); the report
@@ -22,19 +25,25 @@ from typing import Any
 import pandas as pd
 
 from pivotal.core.errors import UserInputError
+from pivotal.core.events import BarClosed, MarketEvent
+from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.core.trades import TRADE_COLUMNS, Trade, TradeList
+from pivotal.data.candles import Candles
 from pivotal.runtime.node import trade_fingerprint
-from pivotal.runtime.runner import execute
-from pivotal.services.backtest import run_backtest
-from pivotal.services.run import PreparedRun
+from pivotal.runtime.runner import execute, execute_live
+from pivotal.services.backtest import CandleSource, run_backtest
+from pivotal.services.run import PreparedRun, prepare
 
 __all__ = [
     "Divergence",
+    "PaperSession",
     "ParityReport",
     "Row",
+    "bar_divergence",
     "compare_trades",
     "load_trade_list",
     "parity_report",
+    "run_paper",
     "run_parity",
 ]
 
@@ -255,6 +264,7 @@ class ParityReport:
     counts: tuple[int, ...]
     diffs: dict[str, list[Row]]  # other side's name -> rows against the reference
     context: dict[str, Any] = field(default_factory=dict)  # what ran on what (strategy, params, source, costs)
+    notes: dict[str, str] = field(default_factory=dict)  # side -> what else explains it (the paper session's bars)
 
     @property
     def identical(self) -> bool:
@@ -284,6 +294,7 @@ class ParityReport:
             comparisons.append({
                 "reference": self.names[0], "other": name, "status": self.status(name),
                 "differing_rows": sum(r.divergence is not None for r in rows),
+                **({"note": self.notes[name]} if name in self.notes else {}),
                 "first_divergence": None if first is None else first.to_dict(),
                 "rows": [r.to_dict() for r in rows if r.divergence is not None],
             })  # fmt: skip
@@ -297,6 +308,8 @@ class ParityReport:
         for name, rows in self.diffs.items():
             status = self.status(name)
             lines.append(f"{self.names[0]} vs {name}: {status}")
+            if name in self.notes:
+                lines.append(f"  {name}: {self.notes[name]}")
             bad = [r for r in rows if r.divergence is not None]
             for n, r in enumerate(bad[:limit]):
                 assert r.divergence is not None
@@ -307,7 +320,9 @@ class ParityReport:
         return "\n".join(lines)
 
 
-def parity_report(sides: Mapping[str, Sequence[Trade]], context: dict[str, Any] | None = None) -> ParityReport:
+def parity_report(
+    sides: Mapping[str, Sequence[Trade]], context: dict[str, Any] | None = None, notes: Mapping[str, str] | None = None
+) -> ParityReport:
     """Compare every side with the first (the reference); ``sides`` maps a name to its trade list, in order."""
     if len(sides) < 2:
         raise UserInputError("parity needs at least two trade lists to compare")
@@ -315,13 +330,85 @@ def parity_report(sides: Mapping[str, Sequence[Trade]], context: dict[str, Any] 
     lists = [tuple(sides[n]) for n in names]
     diffs = {n: compare_trades(lists[0], lists[k], (names[0], n)) for k, n in enumerate(names) if k > 0}
     return ParityReport(
-        names, tuple(trade_fingerprint(t) for t in lists), tuple(len(t) for t in lists), diffs, dict(context or {})
+        names,
+        tuple(trade_fingerprint(t) for t in lists),
+        tuple(len(t) for t in lists),
+        diffs,
+        dict(context or {}),
+        dict(notes or {}),
     )
 
 
-def run_parity(prepared: PreparedRun, extra: Mapping[str, Sequence[Trade]] | None = None) -> ParityReport:
-    """Run ``prepared`` through the backtest use case and a speed-0 replay through
-    a trading node (``runtime.runner.execute``); ``extra`` adds other trade lists (paper mode's) to compare."""
+@dataclass(frozen=True)
+class PaperSession:
+    """A finished paper session: its trades, the closed bars the live feed delivered (open time, o, h, l, c, v) and
+    the node's event count."""
+
+    trades: tuple[Trade, ...]
+    bars: tuple[tuple[int, float, float, float, float, float], ...]
+    events: int
+
+
+def run_paper(prepared: PreparedRun, rest_url: str, *, ws_url: str | None = None) -> PaperSession:
+    """``prepared``'s strategy on its bars' span as ``pivotal run --mode paper`` against the exchange at ``rest_url``
+    (Binance's API; in the harness the local test exchange replaying the same recorded data from the first bar's open):
+    the live feed backfills and streams the closed bars, the node trades them with the simulated venue, the session
+    ends at the last bar's close. No journal: a fresh session."""
+    req, bars = prepared.request, prepared.bars
+    if not len(bars):
+        raise UserInputError("parity --paper: the series has no bars in the window")
+    tf_ms = TIMEFRAMES[bars.timeframe]
+    start, end = int(bars.ts[0]), int(bars.ts[-1]) + tf_ms
+    source = CandleSource(None, bars.exchange, bars.symbol, bars.timeframe, start, end)
+    paper = prepare(replace(req, mode="paper", source=source, journal=None, audit=None, risk=None,
+                            venue_exchange="binance", rest_url=rest_url, ws_url=ws_url))  # fmt: skip
+    seen: list[tuple[int, float, float, float, float, float]] = []
+
+    def observe(event: MarketEvent) -> None:
+        if isinstance(event, BarClosed) and event.bar.symbol == bars.symbol and event.bar.timeframe == bars.timeframe:
+            b = event.bar
+            seen.append((b.ts, b.open, b.high, b.low, b.close, b.volume))
+
+    outcome = execute_live(paper, observer=observe)
+    return PaperSession(outcome.run.result.trades.trades, tuple(seen), outcome.events)
+
+
+def bar_divergence(reference: Candles, got: Sequence[tuple[int, float, float, float, float, float]], name: str) -> str:
+    """The first bar where ``got`` (a session's closed bars) differs from ``reference``: missing, extra or other
+    values; or that every bar is the same."""
+    ref = list(
+        zip(
+            *(reference.ts.tolist(), *(getattr(reference, c).tolist() for c in ("open", "high", "low", "close", "volume"))),
+            strict=True,
+        )
+    )
+    i = 0
+    while i < len(ref) and i < len(got) and tuple(ref[i]) == tuple(got[i]):
+        i += 1
+    if i == len(ref) == len(got):
+        return f"the same {len(ref)} closed bars as the reference"
+    head = f"{len(got)} closed bars vs {len(ref)}; first difference at bar {i}"
+    if i == len(got):
+        return f"{head}: {name} ends before the reference's bar of {_iso(int(ref[i][0]))}"
+    if i == len(ref):
+        return f"{head}: {name} has an extra bar at {_iso(int(got[i][0]))}"
+    a, b = ref[i], got[i]
+    if a[0] != b[0]:
+        lost = a[0] < b[0]
+        what = f"lacks the bar of {_iso(int(a[0]))}" if lost else f"has an extra bar at {_iso(int(b[0]))}"
+        return f"{head}: {name} {what} (a {'lost' if lost else 'duplicated or invented'} bar)"
+    fields = ", ".join(
+        f"{n} {x!r} vs {y!r}" for n, x, y in zip(("open", "high", "low", "close", "volume"), a[1:], b[1:], strict=True) if x != y
+    )
+    return f"{head}: the bar of {_iso(int(a[0]))} has other values ({fields}): an open candle taken for closed, or other data"
+
+
+def run_parity(
+    prepared: PreparedRun, extra: Mapping[str, Sequence[Trade]] | None = None, *, paper_url: str | None = None
+) -> ParityReport:
+    """Run ``prepared`` through the backtest use case and a speed-0 replay through a trading node
+    (``runtime.runner.execute``); with ``paper_url`` also a paper session against the exchange there (``run_paper``:
+    it must stream the same recorded bars); ``extra`` adds other trade lists (a paper run's file) to compare."""
     req, bars = prepared.request, prepared.bars
     if req.risk is not None:
         raise UserInputError("parity compares runs without a risk engine (the backtest use case has none)")
@@ -334,8 +421,13 @@ def run_parity(prepared: PreparedRun, extra: Mapping[str, Sequence[Trade]] | Non
         "fee_rate": req.fee_rate, "slippage": req.slippage,
     }  # fmt: skip
     sides: dict[str, Sequence[Trade]] = {"backtest": bt.result.trades.trades, "replay": rp.result.trades.trades}
+    notes: dict[str, str] = {}
+    if paper_url is not None:
+        session = run_paper(prepared, paper_url)
+        sides["paper"] = session.trades
+        notes["paper"] = f"a paper session through the live feed; {bar_divergence(bars, session.bars, 'paper')}"
     for name, trades in (extra or {}).items():
         if name in sides:
             raise UserInputError(f"trade list name {name!r} is taken; pick another")
         sides[name] = trades
-    return parity_report(sides, context)
+    return parity_report(sides, context, notes)

@@ -104,7 +104,8 @@ class ReplaySession:
             sleep = self.clock.advance if isinstance(self.clock, SimulatedClock) else self._wall_sleep
         self._sleep = sleep
         self._max_sleep = max(1, int(max_sleep_ms))
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()  # the condition's lock, taken directly (a C-level context manager) per event
+        self._cond = threading.Condition(self._lock)
         self._speed = check_speed(speed)
         self._status = ReplayStatus.CREATED
         self._anchor: tuple[int, float] | None = None  # (clock ms, virtual market ms)
@@ -225,6 +226,8 @@ class ReplaySession:
     def _loop(self) -> None:
         events: Iterator[MarketEvent] = self.feed.events(self.start_ms)
         while True:
+            if not self._speed:
+                self._drain(events)
             with self._cond:
                 while self._status is ReplayStatus.PAUSED:
                     self._cond.wait()
@@ -253,6 +256,23 @@ class ReplaySession:
                 self._sleep(wait)
                 continue
             self.sink(event)
+
+    def _drain(self, events: Iterator[MarketEvent]) -> None:
+        """Speed 0's fast path: emit events back to back while the session runs at speed 0 with no seek and no held
+        event (rechecked under the lock before each event, so a control call acts before the next event, as in
+        ``_loop``). Returns to ``_loop`` for everything else: pause, stop, seek, a speed change, the window's end."""
+        lock, sink, end, running = self._lock, self.sink, self.end_ms, ReplayStatus.RUNNING
+        while True:
+            with lock:
+                if self._status is not running or self._seek is not None or self._pending is not None or self._speed:
+                    return
+                event = next(events, None)
+                if event is None or (end is not None and event.known_at > end):
+                    self._pending = event  # ``_loop`` ends the session on it
+                    return
+                self._current = event.known_at
+                self._count += 1
+            sink(event)
 
     def _virtual(self, now: int) -> float:
         """Market time reached at clock time ``now`` (never past the event waiting to be emitted)."""

@@ -7,6 +7,11 @@ an incomplete input gives no output (the orchestrator then abstains), never a gu
 store (or from candles handed in, as ``--input`` does) once per symbol; with ``refresh`` (the default for the store)
 they are re-read when t passes the last stored bar, which is how a live node that persists closed candles sees them.
 
+A live node (paper/testnet/live) hands each predictor an ``InputSource`` instead: the runtime's data engine, whose
+in-memory series are seeded with the stored history before the run (``history_series``: the same load as training,
+cut to the bars closed by the start) and then grow from the live feed; its ``input_at`` cuts by the same
+``build_input_from_series``, so live inputs equal training inputs.
+
 Importing this module installs the predictor loader of the registered strategy ``model`` (strategies may not import
 the training layer that loads checkpoints).
 """
@@ -17,15 +22,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from pivotal.config import Settings, load_settings
 from pivotal.core.errors import DataNotFound, UserInputError
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
-from pivotal.features.assemble import PreparedSeries, build_input_from_series, prepare_series
+from pivotal.features.assemble import PredictionHistory, PreparedSeries, build_input_from_series, prepare_series
 from pivotal.features.completeness import check_completeness
 from pivotal.features.encoding import encode
 from pivotal.features.input_spec import InputSpec
-from pivotal.features.model_io import ModelOutput
+from pivotal.features.model_io import BaseDataInput, ModelOutput, WindowKey
 from pivotal.models.output_store import OutputStore
 from pivotal.services.predict import spec_for
 from pivotal.services.train import checkpoints
@@ -35,6 +43,9 @@ from pivotal.training.checkpoints import CheckpointInfo
 from pivotal.training.pipeline import RunSpec, load_series
 
 SeriesSource = Callable[[RunSpec], dict[tuple[str, str], Candles]]
+InputSource = Callable[[str, int, InputSpec, PredictionHistory | None], BaseDataInput | None]
+"""(symbol, t, input spec, last predictions) -> the input as of t, None when nothing is known for the symbol yet:
+``DataEngine.input_at`` in a live node (the runtime wraps it)."""
 
 
 class _Fixed:
@@ -57,11 +68,19 @@ class CheckpointPredictor:
     exchange: str | None = None
     min_completeness: float = 0.8
     refresh: bool = False  # re-read the series when t passes their last bar
+    inputs: InputSource | None = None  # set: inputs come from it (a live node's data engine), not from ``source``
     _series: dict[str, tuple[RunSpec, InputSpec, dict[tuple[str, str], PreparedSeries], int]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return str(self.model.name)
+
+    def run_spec(self, symbol: str) -> RunSpec:
+        """The spec the checkpoint was trained with, for ``symbol`` (its timeframes, window, exchange)."""
+        return spec_for(self.info.model_type, self.info.extra, symbol, self.exchange)
+
+    def input_spec(self, symbol: str) -> InputSpec:
+        return self.run_spec(symbol).input_spec().with_threshold(self.min_completeness)
 
     def _prepared(self, symbol: str, t: int) -> tuple[InputSpec, dict[tuple[str, str], PreparedSeries]]:
         cached = self._series.get(symbol)
@@ -75,8 +94,15 @@ class CheckpointPredictor:
         return cached[1], cached[2]
 
     def predict(self, symbol: str, t: int, last_predictions: Mapping[str, ModelOutput], position: int = 0) -> ModelOutput | None:
-        input_spec, prepared = self._prepared(symbol, t)
-        inp = build_input_from_series(prepared, symbol, t, input_spec, history=_Fixed(last_predictions))
+        if self.inputs is not None:
+            input_spec = self.input_spec(symbol)
+            got = self.inputs(symbol, t, input_spec, _Fixed(last_predictions))
+            if got is None:
+                return None
+            inp = got
+        else:
+            input_spec, prepared = self._prepared(symbol, t)
+            inp = build_input_from_series(prepared, symbol, t, input_spec, history=_Fixed(last_predictions))
         if not check_completeness(inp, input_spec).ready:
             return None
         encoded = encode(inp, input_spec)
@@ -111,6 +137,28 @@ def candles_source(base: Candles) -> SeriesSource:
     return read
 
 
+def history_series(
+    settings: Settings, predictors: Sequence[CheckpointPredictor], symbol: str, before: int
+) -> dict[WindowKey, Candles]:
+    """The history a live node's data engine starts from for ``symbol``: every window of every predictor, loaded as
+    training and ``pivotal predict`` load it (``load_series``: the store's series, a coarser one filled from the
+    base), cut to the bars that closed before ``before`` (the feed's first event; the feed delivers the rest). A
+    window the store has nothing for is left out (the engine's series then start with the feed)."""
+    out: dict[WindowKey, Candles] = {}
+    read = store_source(settings)
+    for predictor in predictors:
+        spec = predictor.run_spec(symbol)
+        try:
+            series = read(spec)
+        except ValueError:  # no base candles stored: nothing to start from
+            continue
+        for key, candles in series.items():
+            closed = int(np.searchsorted(candles.ts, before - timeframe_ms(candles.timeframe), side="left"))
+            if key not in out and closed:
+                out[key] = candles.slice(0, closed)
+    return out
+
+
 def load_predictors(
     settings: Settings,
     models: str | Sequence[str],
@@ -118,6 +166,7 @@ def load_predictors(
     candles: Candles | None = None,
     exchange: str | None = None,
     min_completeness: float = 0.8,
+    inputs: InputSource | None = None,
 ) -> list[CheckpointPredictor]:
     """A predictor per checkpoint reference (``NAME`` = its best checkpoint, ``NAME/ID``), loaded now; ``DataNotFound``
     naming what exists when a reference matches nothing, ``CorruptCheckpoint`` for a bad weights file."""
@@ -130,7 +179,8 @@ def load_predictors(
             info = manager.resolve(ref)
         except KeyError as exc:  # the manager's line lists what exists
             raise DataNotFound(f"model strategy: {exc.args[0]}") from None
-        out.append(CheckpointPredictor(manager.load(info), info, source, exchange, min_completeness, refresh=candles is None))
+        out.append(CheckpointPredictor(manager.load(info), info, source, exchange, min_completeness, refresh=candles is None,
+                                       inputs=inputs))  # fmt: skip
     return out
 
 
@@ -165,12 +215,19 @@ def model_strategy_from_config(
     settings: Settings,
     models: Sequence[Mapping[str, Any]],
     orchestrator: Mapping[str, Any] | None = None,
+    *,
+    threads: int | None = None,
     **options: Any,
 ) -> ModelStrategy:
     """From a run configuration's tables: ``models`` = ``[{name = "cnn", weight = 2.0}, ...]`` (``name`` a checkpoint
     reference; ``weight`` optional: given for any model, it configures the expert weights, a model without one gets
     1), ``orchestrator`` = ``OrchestratorConfig`` keys; ``options`` as :func:`model_strategy_from_checkpoint`.
-    Unknown keys are one line."""
+    Unknown keys are one line. ``threads``: torch's CPU threads for this process (a node predicts one sample per
+    bar, where more than one thread only adds contention: 1 is ~25x faster than 2 on a busy 2-core machine)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     if not models:
         raise UserInputError('model strategy: list at least one model (models = [{name = "cnn"}])')
     refs: list[str] = []

@@ -91,6 +91,15 @@ class RunRequest:
     venue_exchange: str | None = None  # paper/testnet/live: the ccxt exchange id (default: the source's exchange)
     rest_url: str | None = None  # a local test exchange's REST base (testnet/paper against it); None: the exchange's own
     ws_url: str | None = None  # its WebSocket base (default: derived from rest_url)
+    markets: tuple[tuple[str, str], ...] = ()  # several (symbol, timeframe) of ``source.exchange``; () = the source's
+    models: tuple[Mapping[str, Any], ...] = ()  # strategy "model": [[models]] entries ({name, weight})
+    orchestrator: Mapping[str, Any] = field(default_factory=dict)  # its OrchestratorConfig settings
+    keep_on_abstain: bool = False  # strategy "model": a HOLD keeps an open position (default: flat)
+    adopt_foreign_orders: bool = False  # testnet/live: start despite open orders this run did not place (listed)
+
+    @property
+    def is_model(self) -> bool:
+        return bool(self.models)
 
 
 @dataclass(frozen=True)
@@ -99,22 +108,58 @@ class PreparedRun:
 
     request: RunRequest
     params: dict[str, Any]
-    bars: Candles
+    bars: Candles  # the first market's bars
+    series: tuple[Candles, ...] = ()  # every market's bars, in the order asked (several symbols); () = (bars,)
+    settings: Settings | None = None  # where checkpoints are (strategy "model")
+
+    @property
+    def markets(self) -> tuple[Candles, ...]:
+        """Every market's bars (one for a single-symbol run)."""
+        return self.series or (self.bars,)
+
+    def describe(self) -> str:
+        """The source line of the printout: the file or series, or ``exchange A, B timeframe`` for several."""
+        if len(self.markets) == 1:
+            return self.request.source.describe()
+        tfs = sorted({c.timeframe for c in self.markets})
+        return f"{self.bars.exchange} {', '.join(c.symbol for c in self.markets)} {'/'.join(tfs)}"
 
     def header(self) -> dict[str, Any]:
         """What identifies the run in a journal (a restart must match it)."""
-        s = self.request.source
+        s, req = self.request.source, self.request
         return {
-            "mode": self.request.mode,
-            "strategy": self.request.strategy,
+            "mode": req.mode,
+            "strategy": req.strategy,
             "params": self.params,
-            "source": s.describe(),
+            "source": self.describe(),
             "start": s.start,
             "end": s.end,
-            "fee_rate": self.request.fee_rate,
-            "slippage": self.request.slippage,
-            **({} if self.request.risk is None else {"risk": asdict(self.request.risk)}),
+            "fee_rate": req.fee_rate,
+            "slippage": req.slippage,
+            **({} if req.risk is None else {"risk": asdict(req.risk)}),
+            **({} if not req.models else {"models": [dict(m) for m in req.models]}),
         }
+
+
+def model_params(request: RunRequest) -> dict[str, Any]:
+    """The model strategy's effective settings as its parameters — printed, journaled, and what the runner builds the
+    strategy from: the registered ``model`` strategy's parameters (validated there; a ``--params`` file < the
+    [orchestrator] table < flags) with the models named, plus the other orchestrator settings and the configured
+    weights. Bad settings are one line (``OrchestratorConfig.from_mapping``)."""
+    from pivotal.strategies.orchestrator import OrchestratorConfig
+
+    names = [str(m["name"]) for m in request.models]
+    weights = {n.partition("/")[0]: float(m["weight"]) for n, m in zip(names, request.models, strict=True) if "weight" in m}
+    OrchestratorConfig.from_mapping({**request.orchestrator, **({"weights": weights} if weights else {})})
+    known = resolve_params("model", {})
+    values = {k: v for k, v in request.orchestrator.items() if k in known}
+    keep = {"keep_on_abstain": True} if request.keep_on_abstain else {}
+    params = resolve_params("model", {**values, **request.params, "models": ",".join(names), **keep},
+                            request.params_file)  # fmt: skip
+    params.update({k: v for k, v in request.orchestrator.items() if k not in known})
+    if weights:
+        params["weights"] = {n.partition("/")[0]: weights.get(n.partition("/")[0], 1.0) for n in names}
+    return params
 
 
 def prepare(request: RunRequest, settings: Settings | None = None) -> PreparedRun:
@@ -125,8 +170,11 @@ def prepare(request: RunRequest, settings: Settings | None = None) -> PreparedRu
         raise UserInputError(f"fee and slippage must be >= 0 (got fee {request.fee_rate}, slippage {request.slippage})")
     if request.journal is not None and request.mode == "backtest":
         raise UserInputError("--journal applies to --mode replay, paper, testnet and live (a backtest has nothing to recover)")
-    params = resolve_params(request.strategy, request.params, request.params_file)
+    # a model in a live mode reads its inputs from the node's data engine (runtime.runner.live_data_engine)
+    params = model_params(request) if request.is_model else resolve_params(request.strategy, request.params, request.params_file)
     src = request.source
+    if len(request.markets) > 1:
+        return _prepare_markets(request, params, settings)
     if request.mode in LIVE_DATA and src.path is not None:
         raise UserInputError(
             f"--mode {request.mode} trades the exchange's live feed; --input (a candle file) is for backtest or replay"
@@ -134,10 +182,30 @@ def prepare(request: RunRequest, settings: Settings | None = None) -> PreparedRu
     if request.mode in LIVE_DATA:  # the bars come from the live feed
         if not (src.exchange and src.symbol and src.timeframe):
             raise UserInputError(f"--mode {request.mode} needs an exchange, a symbol and a timeframe (-e, -s, -t)")
-        return PreparedRun(request, params, Candles.empty(src.exchange, src.symbol, src.timeframe))
+        return PreparedRun(request, params, Candles.empty(src.exchange, src.symbol, src.timeframe), settings=settings)
     if src.path is not None and (src.exchange or src.symbol):  # a file labelled with its market (run configuration)
         bars = load_source(replace(src, exchange=None, symbol=None), settings)
         bars = replace(bars, exchange=src.exchange or bars.exchange, symbol=src.symbol or bars.symbol)
     else:
         bars = load_source(src, settings)
-    return PreparedRun(request, params, bars)
+    return PreparedRun(request, params, bars, settings=settings)
+
+
+def _prepare_markets(request: RunRequest, params: dict[str, Any], settings: Settings | None) -> PreparedRun:
+    """Several symbols: each market's stored series over the same window (one node, one portfolio, one feed)."""
+    src = request.source
+    if request.mode in LIVE_DATA and request.mode != "paper":
+        raise UserInputError(
+            f"--mode {request.mode} trades one symbol for now; several symbols run in --mode backtest, replay and paper"
+        )
+    if src.path is not None:
+        raise UserInputError("a candle file (--input) holds one symbol; leave it out to run the stored series of each")
+    if not src.exchange:
+        raise UserInputError("several symbols need the stored series' exchange (exchange = ... or -e)")
+    if request.mode in LIVE_DATA:  # the bars come from the live feed
+        empty = tuple(Candles.empty(src.exchange, symbol, timeframe) for symbol, timeframe in request.markets)
+        return PreparedRun(request, params, empty[0], empty, settings)
+    series = tuple(
+        load_source(replace(src, symbol=symbol, timeframe=timeframe), settings) for symbol, timeframe in request.markets
+    )
+    return PreparedRun(request, params, series[0], series, settings)

@@ -47,10 +47,21 @@ def ccxt_client(urls: Mapping[str, str], api_key: str, secret: str, timeout_ms: 
     return client
 
 
-def ccxt_pro_client(urls: Mapping[str, str], api_key: str, secret: str, timeout_ms: int = 3000, **config: Any) -> Any:
-    """``ccxt.pro.binance`` with REST, market-data streams and the WebSocket API pointed at the test exchange."""
+def ccxt_pro_client(
+    urls: Mapping[str, str], api_key: str, secret: str, timeout_ms: int = 3000, venue: str = "spot", **config: Any
+) -> Any:
+    """``ccxt.pro.binance`` with REST, market-data streams and the WebSocket API pointed at the test exchange;
+    ``venue="usdm"``: ``ccxt.pro.binanceusdm`` (linear markets, the USD-M socket base)."""
     import ccxt.pro
 
+    if venue == "usdm":
+        extra = dict(config)
+        extra["options"] = {"fetchMarkets": {"types": ["linear"]}, **extra.get("options", {})}
+        client = ccxt.pro.binanceusdm(_config(api_key, secret, timeout_ms, extra))
+        _point(client, urls)
+        ws = client.urls["api"]["ws"]
+        ws.update({k: urls["ws"] for k in ("linear", "future") if k in ws})
+        return client
     client = ccxt.pro.binance(_config(api_key, secret, timeout_ms, dict(config)))
     _point(client, urls)
     return client

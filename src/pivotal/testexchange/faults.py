@@ -15,6 +15,11 @@ WebSocket (``ws``: message number across all market-data sockets → fault):
 - ``"duplicate"``: that message is sent twice
 - ``"reorder"``: that message is held back and sent after the next one
 ``user_ws`` does the same for user-data messages (executionReport, outboundAccountPosition).
+
+``open_klines``: also stream Binance's in-progress kline updates (``"x": false``): when a bar closes, the next bar's
+kline as it stands at its open (o = h = l = c = its recorded open, volume 0, event time = its open time) follows the
+closed one on the same stream. Recorded values only, nothing of the open bar's future; a client that takes such an
+update for a closed candle (e.g. when a ``reorder`` puts it before the previous bar's closed kline) is caught.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 
 REST_FAULTS = ("429", "418", "500", "503", "insufficient", "filter", "timeout_after_accept")
 WS_FAULTS = ("disconnect", "delay", "duplicate", "reorder")
+STREAM_FAULTS = ("drop", "duplicate", "disconnect")
 
 
 @dataclass
@@ -31,9 +37,11 @@ class Faults:
     rest: dict[str, dict[int, str]] = field(default_factory=dict)
     ws: dict[int, str] = field(default_factory=dict)
     user_ws: dict[int, str] = field(default_factory=dict)
+    streams: dict[str, dict[int, str]] = field(default_factory=dict)
     retry_after_s: int = 1
     delay_s: float = 0.5
     hold_s: float = 30.0
+    open_klines: bool = False
     served: list[str] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -46,6 +54,10 @@ class Faults:
         for fault in (*self.ws.values(), *self.user_ws.values()):
             if fault not in WS_FAULTS:
                 raise ValueError(f"unknown WebSocket fault {fault!r}; use one of: {' '.join(WS_FAULTS)}")
+        for stream, plan in self.streams.items():
+            for fault in plan.values():
+                if fault not in STREAM_FAULTS:
+                    raise ValueError(f"unknown stream fault {fault!r} for {stream}; use one of: {' '.join(STREAM_FAULTS)}")
 
     def _take(self, counter: str, plan: dict[int, str]) -> str | None:
         with self._lock:
@@ -68,6 +80,11 @@ class Faults:
 
     def user_ws_fault(self) -> str | None:
         return self._take("user_ws", self.user_ws)
+
+    def stream_fault(self, stream: str) -> str | None:
+        """The fault for the next message published on ``stream`` (counted per stream name)."""
+        plan = self.streams.get(stream)
+        return None if plan is None else self._take(f"stream:{stream}", plan)
 
     def count(self, counter: str) -> int:
         with self._lock:

@@ -109,3 +109,60 @@ def symbol_info(rules: SymbolRules) -> dict:
         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
         "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
     }
+
+
+# USD-M perpetuals (GET https://fapi.binance.com/fapi/v1/exchangeInfo, as published in 2024): BTCUSDT PRICE_FILTER
+# tickSize 0.10, LOT_SIZE stepSize/minQty 0.001, MIN_NOTIONAL 100; ETHUSDT tickSize 0.01, stepSize/minQty 0.001,
+# MIN_NOTIONAL 20. The USD-M venue of the test exchange serves market data only (no order matching), so these rules
+# only shape the markets ccxt loads.
+USDM_RULES: dict[str, SymbolRules] = {
+    "BTCUSDT": SymbolRules(
+        "BTCUSDT", "BTC", "USDT", *(Decimal(x) for x in ("0.10", "556.80", "4529764", "0.001", "0.001", "1000", "100"))
+    ),
+    "ETHUSDT": SymbolRules(
+        "ETHUSDT", "ETH", "USDT", *(Decimal(x) for x in ("0.01", "39.86", "306177", "0.001", "0.001", "10000", "20"))
+    ),
+}
+
+
+def usdm_symbol_info(rules: SymbolRules) -> dict:
+    """The ``symbols[]`` entry of Binance's ``/fapi/v1/exchangeInfo`` for one perpetual."""
+    return {
+        "symbol": rules.symbol,
+        "pair": rules.symbol,
+        "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000,
+        "status": "TRADING",
+        "baseAsset": rules.base,
+        "quoteAsset": rules.quote,
+        "marginAsset": rules.quote,
+        "pricePrecision": max(0, -rules.tick_size.normalize().as_tuple().exponent),  # type: ignore[operator]
+        "quantityPrecision": max(0, -rules.step_size.normalize().as_tuple().exponent),  # type: ignore[operator]
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COIN",
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": str(rules.min_price),
+                "maxPrice": str(rules.max_price),
+                "tickSize": str(rules.tick_size),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": str(rules.min_qty),
+                "maxQty": str(rules.max_qty),
+                "stepSize": str(rules.step_size),
+            },
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": str(rules.min_qty),
+                "maxQty": str(rules.max_qty),
+                "stepSize": str(rules.step_size),
+            },
+            {"filterType": "MIN_NOTIONAL", "notional": str(rules.min_notional)},
+        ],
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+    }

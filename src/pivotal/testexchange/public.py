@@ -11,7 +11,7 @@ from aiohttp import web
 
 from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.testexchange import wire
-from pivotal.testexchange.markets import symbol_info
+from pivotal.testexchange.markets import USDM_RULES, symbol_info, usdm_symbol_info
 
 
 def _compact(body: Any) -> str:
@@ -44,6 +44,47 @@ class PublicHandlers:
             web.get("/api/v3/depth", self.depth),
             web.get("/api/v3/trades", self.trades),
         ]
+
+    def usdm_routes(self) -> list[web.RouteDef]:
+        """USD-M (``/fapi/v1``): the market-data endpoints ccxt's ``binanceusdm`` needs to load markets, take depth
+        snapshots and read recent trades (no orders: that venue replays market data only)."""
+        return [
+            web.get("/fapi/v1/ping", self.ping),
+            web.get("/fapi/v1/time", self.time),
+            web.get("/fapi/v1/exchangeInfo", self.usdm_exchange_info),
+            web.get("/fapi/v1/depth", self.usdm_depth),
+            web.get("/fapi/v1/trades", self.trades),
+        ]
+
+    async def usdm_exchange_info(self, request: web.Request) -> web.Response:
+        rules = [USDM_RULES[s] for s in self.state.markets if s in USDM_RULES]
+        return respond(
+            {
+                "timezone": "UTC",
+                "serverTime": self.state.now(),
+                "futuresType": "U_MARGINED",
+                "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}],
+                "exchangeFilters": [],
+                "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+                "symbols": [usdm_symbol_info(r) for r in rules],
+            }
+        )
+
+    async def usdm_depth(self, request: web.Request) -> web.Response:
+        """As ``/api/v3/depth`` plus the message time ``E`` and transaction time ``T`` of the book served (the last
+        replayed diff's, else the recorded snapshot's)."""
+        response = await self.depth(request)
+        if response.status != 200 or response.text is None:
+            return response
+        body = json.loads(response.text)
+        book = self.state.books[request.query["symbol"]]
+        d = book.depth
+        i = getattr(book, "applied", -1)
+        if i >= 0 and d.msg_tx is not None:
+            event, tx = int(d.msg_ts[i]), int(d.msg_tx[i])
+        else:
+            event, tx = d.snapshot_event_ms or d.snapshot_ms, d.snapshot_tx_ms or d.snapshot_ms
+        return respond({"lastUpdateId": body["lastUpdateId"], "E": event, "T": tx, "bids": body["bids"], "asks": body["asks"]})
 
     async def ping(self, request: web.Request) -> web.Response:
         return respond({})

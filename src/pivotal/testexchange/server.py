@@ -27,6 +27,7 @@ from pivotal.testexchange.tape import SymbolData, default_start, load_symbol
 
 T = TypeVar("T")
 CLOCK_PATH = "/testexchange/v1/clock"
+VENUES = {"spot": "binance", "usdm": "binance-usdm"}  # venue -> the shared/data folder it replays
 _AVOID_BANS = "Please use WebSocket Streams for live updates to avoid bans."
 REST_ERRORS = {
     "429": (
@@ -46,7 +47,7 @@ REST_ERRORS = {
 }
 
 
-def build_app(state: ExchangeState) -> web.Application:
+def build_app(state: ExchangeState, venue: str = "spot") -> web.Application:
     private = PrivateHandlers(state)
     streams = StreamHandlers(state, private.verify_ws_api)
 
@@ -97,6 +98,10 @@ def build_app(state: ExchangeState) -> web.Application:
     app = web.Application(middlewares=[faults])
     app.add_routes([web.get(CLOCK_PATH, clock), web.post(CLOCK_PATH, clock)])
     app.add_routes(PublicHandlers(state).routes())
+    if venue == "usdm":  # USD-M market data: /fapi/v1 REST and the /public|/market/ws socket paths ccxt 4.5 dials
+        app.add_routes(PublicHandlers(state).usdm_routes())
+        for category in ("public", "market"):
+            app.add_routes([web.get(f"/{category}/ws", streams.raw), web.get(f"/{category}/ws/{{tail:.*}}", streams.raw)])
     app.add_routes(private.routes())
     app.add_routes(
         [
@@ -146,8 +151,14 @@ class TestExchange:
         host: str = "127.0.0.1",
         port: int = 0,
         preloaded: Mapping[str, SymbolData] | None = None,
+        venue: str = "spot",
     ) -> None:
-        """``preloaded``: recorded markets already read by ``tape.load_symbol`` (tests share them; they are read-only)."""
+        """``preloaded``: recorded markets already read by ``tape.load_symbol`` (tests share them; they are read-only).
+        ``venue``: ``spot`` (``binance/``) or ``usdm`` (``binance-usdm/``: USD-M perpetuals, market data only — depth
+        snapshots and diffs with ``pu``, trades; no klines were recorded and orders are not matched there)."""
+        if venue not in VENUES:
+            raise UserInputError(f"test exchange: unknown venue {venue!r}; use one of: {' '.join(VENUES)}")
+        self.venue = venue
         for tf in timeframes:
             if tf not in TIMEFRAMES:
                 raise UserInputError(f"test exchange: unknown timeframe {tf!r}; use one of: {' '.join(TIMEFRAMES)}")
@@ -155,7 +166,8 @@ class TestExchange:
             rules_for(s)  # an unknown symbol is refused by the name the user gave
         ids = [market_id(s) for s in symbols]
         pre = preloaded or {}
-        self.markets = {s: pre[s] if s in pre else load_symbol(Path(data_dir), s, tuple(timeframes)) for s in ids}
+        folder = VENUES[venue]
+        self.markets = {s: pre[s] if s in pre else load_symbol(Path(data_dir), s, tuple(timeframes), folder) for s in ids}
         parsed = parse_time(start)
         self.start_ms: int = parsed if parsed is not None else default_start(self.markets)
         self.speed = speed
@@ -196,7 +208,7 @@ class TestExchange:
         state = self.state = ExchangeState(
             self.markets, clock, self.faults, self.balances, *self.fees, self.api_key, self.api_secret
         )
-        runner = web.AppRunner(build_app(state), shutdown_timeout=0.5, handle_signals=False)
+        runner = web.AppRunner(build_app(state, self.venue), shutdown_timeout=0.5, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
@@ -254,7 +266,7 @@ class TestExchange:
         from pivotal.testexchange.clients import ccxt_pro_client
 
         key, secret = config.pop("apiKey", self.api_key), config.pop("secret", self.api_secret)
-        return ccxt_pro_client(self.urls, key, secret, timeout_ms, **config)
+        return ccxt_pro_client(self.urls, key, secret, timeout_ms, venue=self.venue, **config)
 
     # --- control from the test's thread ---------------------------------------------------------------------------------
     def call(self, fn: Callable[[ExchangeState], T]) -> T:

@@ -23,6 +23,7 @@ class Book:
         self.depth = depth
         self.bids, self.asks = dict(depth.bids), dict(depth.asks)
         self.last_update_id = depth.last_update_id
+        self.applied = -1  # index of the last replayed diff message (-1: the snapshot as recorded)
 
     def apply(self, i: int) -> None:
         d = self.depth
@@ -35,6 +36,7 @@ class Book:
             else:
                 side[price] = qty
         self.last_update_id = int(d.msg_final[i])
+        self.applied = i
 
 
 class ExchangeState:
@@ -104,6 +106,8 @@ class ExchangeState:
         elif e.kind == BAR_CLOSE and self.hub.wants(name := f"{low}@kline_{e.timeframe}"):
             c = data.klines[e.timeframe]
             self.hub.publish(name, wire.kline_event(c, e.index, e.timeframe, e.symbol, e.time, closed=True))
+            if self.faults.open_klines and e.index + 1 < len(c.ts) and int(c.ts[e.index + 1]) == e.time:
+                self.hub.publish(name, wire.open_kline_event(c, e.index + 1, e.timeframe, e.symbol))
 
     async def run(self) -> None:
         """The replay driver. Paced (speed > 0): events play when the clock reaches them. Speed 0: the clock jumps to

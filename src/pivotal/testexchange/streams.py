@@ -15,6 +15,8 @@ from aiohttp import WSMsgType, web
 
 from pivotal.testexchange.faults import Faults
 
+_CLOSE = "\x00close"  # queued by a stream "disconnect" fault: the sender closes the socket when it reaches it
+
 
 @dataclass(eq=False)
 class Subscriber:
@@ -34,6 +36,7 @@ class Hub:
         self.subscribers: list[Subscriber] = []
         self.sent = 0
         self.progress = asyncio.Event()  # set whenever a sender empties its queue (speed 0 waits on it)
+        self.dropped: list[tuple[str, dict]] = []  # messages a "drop" stream fault never sent (stream, payload)
 
     def has_market_subscribers(self) -> bool:
         return any(not s.user and s.streams for s in self.subscribers)
@@ -46,9 +49,18 @@ class Hub:
         return any(not s.user and stream in s.streams for s in self.subscribers)
 
     def publish(self, stream: str, payload: dict) -> None:
+        fault = self.faults.stream_fault(stream) if self.faults.streams else None
+        if fault == "drop":
+            self.dropped.append((stream, payload))
+            return
         for s in self.subscribers:
             if not s.user and stream in s.streams:
-                s.queue.put_nowait(json.dumps({"stream": stream, "data": payload} if s.combined else payload))
+                text = json.dumps({"stream": stream, "data": payload} if s.combined else payload)
+                s.queue.put_nowait(text)
+                if fault == "duplicate":
+                    s.queue.put_nowait(text)
+                elif fault == "disconnect":
+                    s.queue.put_nowait(_CLOSE)
 
     def publish_user(self, payload: dict) -> None:
         for s in self.subscribers:
@@ -60,6 +72,9 @@ class Hub:
         held: str | None = None
         while not sub.ws.closed:
             text = await sub.queue.get()
+            if text is _CLOSE:  # a stream fault's disconnect, queued after the message it follows
+                await sub.ws.close(code=1001, message=b"test exchange: injected disconnect")
+                return
             fault = self.faults.user_ws_fault() if sub.user else self.faults.ws_fault()
             if fault == "disconnect":
                 await sub.ws.close(code=1001, message=b"test exchange: injected disconnect")

@@ -54,6 +54,10 @@ class Depth:
     side_is_bid: np.ndarray
     price: np.ndarray
     qty: np.ndarray
+    msg_prev: np.ndarray | None = None  # pu of each message (USD-M only)
+    msg_tx: np.ndarray | None = None  # transaction time T of each message (USD-M only)
+    snapshot_event_ms: int | None = None  # the snapshot's E / T (USD-M only)
+    snapshot_tx_ms: int | None = None
 
 
 @dataclass
@@ -129,6 +133,11 @@ def load_depth(folder: Path, symbol: str) -> Depth | None:
     key = diff["final_update_id"].to_numpy(np.int64)  # spot update ids are unique per message
     starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
     ends = np.concatenate([starts[1:], [len(diff)]])
+    usdm = "prev_final_update_id" in diff.columns and diff["prev_final_update_id"].notna().any()
+
+    def snap_ms(name: str) -> int | None:
+        return int(snap[name].iloc[0]) if usdm and name in snap.columns and pd.notna(snap[name].iloc[0]) else None
+
     return Depth(
         snapshot_ms,
         last_update_id,
@@ -141,11 +150,22 @@ def load_depth(folder: Path, symbol: str) -> Depth | None:
         (diff["side"] == "bid").to_numpy(bool),
         diff["price"].to_numpy(np.float64),
         diff["qty"].to_numpy(np.float64),
+        diff["prev_final_update_id"].to_numpy(np.int64)[starts] if usdm else None,
+        diff["transaction_ts_ms"].to_numpy(np.int64)[starts] if usdm else None,
+        snap_ms("event_ts_ms"),
+        snap_ms("transaction_ts_ms"),
     )
 
 
-def load_symbol(data_dir: Path, symbol: str, timeframes: tuple[str, ...]) -> SymbolData:
-    folder = Path(data_dir) / "binance"
+def load_symbol(data_dir: Path, symbol: str, timeframes: tuple[str, ...], venue: str = "binance") -> SymbolData:
+    """``venue``: the folder under ``data_dir`` — ``binance`` (spot) or ``binance-usdm`` (USD-M perpetuals: depth and
+    trades only, no klines recorded, so that venue serves market data without bars or order matching)."""
+    folder = Path(data_dir) / venue
+    if venue != "binance":
+        depth, trades = load_depth(folder, symbol), load_trades(folder, symbol)
+        if depth is None:
+            raise DataNotFound(f"test exchange: no recorded {symbol} order book under {folder}")
+        return SymbolData(symbol, {}, trades, depth)
     klines = {tf: c for tf in timeframes if (c := load_klines(folder, symbol, tf)) is not None and len(c.ts)}
     if not klines:
         wanted = ", ".join(timeframes)
@@ -210,6 +230,8 @@ class Tape:
         sources: list[Iterator[Event]] = []
         for data in markets.values():
             sources += [_source(data, TRADE, start_ms), _source(data, DEPTH, start_ms)]
+            if not data.klines:  # a venue recorded without bars (USD-M): trades and depth only
+                continue
             sources.append(_source(data, BAR_OPEN, start_ms, data.finest))
             sources += [_source(data, BAR_CLOSE, start_ms, tf) for tf in data.klines]
         self._merged = heapq.merge(*sources, key=lambda e: (e.time, e.kind))

@@ -49,6 +49,14 @@ def kline_event(c: Candles, i: int, timeframe: str, symbol: str, event_ms: int, 
     return {"e": "kline", "E": event_ms, "s": symbol, "k": k}
 
 
+def open_kline_event(c: Candles, i: int, timeframe: str, symbol: str) -> dict:
+    """Bar ``i``'s in-progress kline (``x: false``) as it stands at its open: its recorded open, no volume yet."""
+    event = kline_event(c, i, timeframe, symbol, int(c.ts[i]), closed=False)
+    k = event["k"]
+    k.update(h=k["o"], l=k["o"], c=k["o"], v=num(0.0))
+    return event
+
+
 def trade_rest(tr: Trades, i: int) -> dict:
     price, qty = float(tr.price[i]), float(tr.qty[i])
     return {
@@ -80,6 +88,18 @@ def depth_event(d: Depth, i: int, symbol: str) -> dict:
     lo, hi = d.msg_rows[i]
     bids = [[num(d.price[j]), num(d.qty[j])] for j in range(lo, hi) if d.side_is_bid[j]]
     asks = [[num(d.price[j]), num(d.qty[j])] for j in range(lo, hi) if not d.side_is_bid[j]]
+    if d.msg_prev is not None and d.msg_tx is not None:  # USD-M: transaction time T and the previous u, pu
+        return {
+            "e": "depthUpdate",
+            "E": int(d.msg_ts[i]),
+            "T": int(d.msg_tx[i]),
+            "s": symbol,
+            "U": int(d.msg_first[i]),
+            "u": int(d.msg_final[i]),
+            "pu": int(d.msg_prev[i]),
+            "b": bids,
+            "a": asks,
+        }
     return {
         "e": "depthUpdate",
         "E": int(d.msg_ts[i]),

@@ -4,9 +4,12 @@ events the historical feed emits (``BarClosed``, ``TradeTick``), with reconnects
 Why each rule (docs/runtime.md, "Live feed"):
 
 - **Closed only.** A candle is emitted when it is *final* — the exchange marked it closed (Binance's kline ``x``,
-  read from the raw message because ccxt's unified candle drops it) or a later candle of the same stream was seen on
-  the same connection — *and* its close time is <= the exchange clock as last observed (event times, candle open
-  times, trade times, ``fetch_time``). Candles fetched over REST are kept only if they closed by ``fetch_time``.
+  read from the raw message because ccxt's unified candle drops it) or, on a stream whose messages carry no such
+  flag, a later candle of the same stream was seen on the same connection — *and* its close time is <= the exchange
+  clock as last observed (event times, candle open times, trade times, ``fetch_time``). Where the flag exists it is
+  the only proof: a candle superseded before its ``x: true`` arrived (an out-of-order message) holds the values of an
+  in-progress update, so it waits for its mark or is taken over REST when the next closed candle shows the gap.
+  Candles fetched over REST are kept only if they closed by ``fetch_time``.
 - **Exactly once, in order.** Each (symbol, timeframe) stream keeps ``next_close``, the close time of the next bar it
   may emit: a candle closing earlier is a duplicate (dropped, counted); one closing later means a gap, filled from
   REST (``fetch_ohlcv`` since the last emitted close) before it. Per symbol, bars of all timeframes and trades pass a
@@ -165,6 +168,8 @@ class LiveFeed:
         self._trade_horizon: dict[str, int] = {}  # no trade older than this will still be emitted, per symbol
         self._stop_requested = threading.Event()
         self._marks: set[tuple[str, str, int]] = set()  # (market id, interval, open ts) the exchange marked closed
+        self._marked_values: dict[tuple[str, str, int], list[float]] = {}  # the closed message's o h l c v per mark
+        self._flagged: set[tuple[str, str]] = set()  # (market id, interval) whose kline messages carry the closed flag
         self._start: int | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -343,10 +348,17 @@ class LiveFeed:
                 event_time = message.get("E")
                 if isinstance(event_time, int):
                     self._observe(event_time)
+                if isinstance(kline, dict) and isinstance(kline.get("x"), bool):
+                    self._flagged.add((str(kline.get("s")), str(kline.get("i"))))
                 if isinstance(kline, dict) and kline.get("x") is True and isinstance(kline.get("t"), int):
                     if len(self._marks) > 10_000:  # marks of candles never read (a stream stopped): a bound, no leak
                         self._marks.clear()
-                    self._marks.add((str(kline.get("s")), str(kline.get("i")), int(kline["t"])))
+                        self._marked_values.clear()
+                    key = (str(kline.get("s")), str(kline.get("i")), int(kline["t"]))
+                    self._marks.add(key)
+                    values = _kline_values(kline)
+                    if values is not None:
+                        self._marked_values[key] = values
             return original(client, message)
 
         exchange.handle_ohlcv = handle_ohlcv
@@ -384,7 +396,9 @@ class LiveFeed:
                 attempt += 1
 
     def _take_candles(self, stream: _BarStream, candles: Sequence[Sequence[Any]], mark_key: tuple[str, str]) -> None:
-        """Note the latest values of each candle and which are final; no await here, so marks and values agree."""
+        """Note the latest values of each candle and which are final. A marked candle takes the values of its closed
+        message: the watch may have resolved with an earlier (open) update of it, and ccxt handled the closed message
+        before this task resumed."""
         for c in candles:
             t = int(c[0])
             self._observe(t)  # the exchange opened this candle, so its clock has reached t
@@ -392,7 +406,12 @@ class LiveFeed:
             key = (*mark_key, t)
             if key in self._marks:
                 self._marks.discard(key)
+                marked = self._marked_values.pop(key, None)
+                if marked is not None:
+                    stream.pending[t] = marked
                 stream.final.add(t)
+        if mark_key in self._flagged:
+            return  # the exchange says which candles are closed: a later candle proves nothing (it may be out of order)
         opens = sorted(stream.pending)
         stream.final.update(opens[:-1])  # a later candle was seen on this connection: the earlier ones are complete
 
@@ -586,6 +605,14 @@ class LiveFeed:
             self._trade_horizon[symbol] = max(self._trade_horizon.get(symbol, -1), tick.ts)
             await self._push(symbol, (tick.known_at, RANK_TRADE, 0, self._trade_order[symbol]), tick)
         return last_id
+
+
+def _kline_values(kline: dict[str, Any]) -> list[float] | None:
+    """(open, high, low, close, volume) of a raw Binance kline, as ccxt parses them (``float`` of the strings)."""
+    try:
+        return [float(kline[f]) for f in ("o", "h", "l", "c", "v")]
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _close_after(t: int, tf_ms: int, origin: int = 0) -> int:
