@@ -30,6 +30,7 @@ from pivotal.data.candles import Candles
 from pivotal.data.resample import resample
 from pivotal.data.store import MarketStore
 from pivotal.data.trades import Trades
+from pivotal.features.cob import CobFeatures, order_book_at
 from pivotal.features.indicators import compute_indicators
 from pivotal.features.input_spec import InputSpec
 from pivotal.features.model_io import BaseDataInput, ModelOutput, WindowKey
@@ -100,9 +101,12 @@ def build_input_from_series(
     spec: InputSpec,
     history: PredictionHistory | None = None,
     trades: Trades | None = None,
+    order_book: CobFeatures | None = None,
 ) -> BaseDataInput:
     """``BaseDataInput`` at t cut from prepared in-memory series; a key absent from ``series`` is left out
-    (the completeness check reports it). ``trades`` of the primary symbol give the microstructure fields."""
+    (the completeness check reports it). ``trades`` of the primary symbol give the microstructure fields;
+    ``order_book`` (``features.cob`` rows of the primary symbol) gives ``order_book``: the vector of the newest row
+    known by t, None where depth does not cover t (``features.cob.order_book_at``)."""
     ohlcv: dict[WindowKey, Candles] = {}
     indicators: dict[WindowKey, dict[str, np.ndarray]] = {}
     pivots: dict[WindowKey, PivotSet] = {}
@@ -113,7 +117,8 @@ def build_input_from_series(
         ohlcv[key], pivots[key], indicators[key] = prepared.window_at(t, wspec.length)
     last = history.last_predictions(symbol, t) if history is not None else {}
     flow = order_flow(trades, t, spec.order_flow_windows_ms) if trades is not None else None
-    return BaseDataInput(symbol, int(t), ohlcv, indicators, pivots, last, microstructure=flow)
+    book = order_book_at(order_book, t) if order_book is not None else None
+    return BaseDataInput(symbol, int(t), ohlcv, indicators, pivots, last, order_book=book, microstructure=flow)
 
 
 def fill_from_base(stored: Candles, base: Candles, timeframe: str) -> Candles:
@@ -201,15 +206,17 @@ def build_input(
     spec: InputSpec,
     output_store: PredictionHistory | None = None,
     prepared: Mapping[WindowKey, PreparedSeries] | None = None,
+    order_book: CobFeatures | None = None,
 ) -> BaseDataInput:
     """``BaseDataInput`` for ``symbol`` on ``exchange`` as of t (epoch ms) from ``store``: the same load → prepare → cut
-    as training (module doc). Pass ``prepared`` (from ``prepare_series``) to answer many t without re-reading."""
+    as training (module doc). Pass ``prepared`` (from ``prepare_series``) to answer many t without re-reading, and
+    ``order_book`` (COB rows from ``services.cob`` over the stored depth) to fill the order-book part."""
     if prepared is None:
         prepared = prepare_series(load_input_series(store, exchange, symbol, spec), spec.pivot_params)
     trades = None
     if spec.order_flow_windows_ms:
         trades = store.trades(exchange, symbol, t - max(spec.order_flow_windows_ms), t)
-    return build_input_from_series(prepared, symbol, t, spec, output_store, trades)
+    return build_input_from_series(prepared, symbol, t, spec, output_store, trades, order_book)
 
 
 __all__ = [

@@ -3,7 +3,9 @@
 Score (in [0, 1]): the mean over the spec's parts of each part's fraction present.
 - A window part is ``present / length``, where ``present`` counts the window's bars that sit in the ``length``
   grid slots ending with the last bar closed by t. Gaps *and* staleness (the newest bars missing) both lower it.
-- With ``spec.require_order_book`` the order book is one more part, 1 when present, else 0.
+- With ``spec.require_order_book`` the order book is one more part, 1 when present, else 0. It is present wherever
+  stored depth covers t (``features.cob.order_book_at``: a COB row known by t that ended at most 5 s before t);
+  outside the captured intervals it is None, so an input that requires it is scored down there, never filled in.
 
 The input is *ready* iff the score >= ``spec.completeness_threshold`` (design: 0.8) and every window has at least
 ``spec.min_bars`` bars (design: 100). Otherwise ``reason`` says why and ``missing`` lists each deficient part.

@@ -22,7 +22,11 @@ Shapes (``W`` = number of windows in the spec, ``T`` = ``spec.window_len`` = lon
   Indicator warm-up values (NaN) are encoded as 0.
 - ``EncodedInput.context``: float32 ``[W * (6 * L + 2)]``, per window: for each level 1..L and kind H then L the last
   pivot confirmed by t as (normalised price, bars since its pivot bar / T, 1) or (0, 0, 0) when there is none; then
-  the last close normalised and ``ln(upper / lower)``.
+  the last close normalised and ``ln(upper / lower)``. With ``spec.order_book`` = K > 0 the context then ends with
+  the order-book part (``order_book_size(spec)`` = K + 1 values): ``BaseDataInput.order_book`` unchanged (the
+  ``features.cob.order_book_vector`` of the newest COB row known by t, float32, already scale-free) and a presence
+  flag, 1. Where no depth covers t (``order_book`` is None) the part is K zeros and flag 0: the model sees "absent"
+  rather than a made-up book, and the sample is kept unless ``spec.require_order_book`` makes completeness refuse it.
 
 Everything is a function of the input alone (deterministic); nothing after t can enter because the input holds none.
 """
@@ -80,8 +84,22 @@ def windows_shape(spec: InputSpec) -> tuple[int, int, int]:
 
 
 def context_size(spec: InputSpec) -> int:
-    """Length of ``EncodedInput.context`` for ``spec``."""
-    return len(spec.windows) * (CONTEXT_PER_LEVEL * spec.context_levels + CONTEXT_PER_WINDOW_EXTRA)
+    """Length of ``EncodedInput.context`` for ``spec`` (the order-book part included)."""
+    return len(spec.windows) * (CONTEXT_PER_LEVEL * spec.context_levels + CONTEXT_PER_WINDOW_EXTRA) + order_book_size(spec)
+
+
+def order_book_size(spec: InputSpec) -> int:
+    """Length of the order-book part at the end of the context: ``spec.order_book`` values + presence flag (0 = off);
+    a model's ``InputShape.order_book`` must equal it to treat that part as the order book."""
+    return spec.order_book + 1 if spec.order_book else 0
+
+
+def order_book_part(context: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, bool]:
+    """(order-book values, present) of an encoded context (or a [..., K] batch's last axis); ValueError when off."""
+    if not spec.order_book:
+        raise ValueError("this InputSpec has order_book = 0: the encoding carries no order book")
+    part = np.asarray(context)[..., -order_book_size(spec) :]
+    return part[..., :-1], bool(np.all(part[..., -1] == 1.0))
 
 
 def encode(inp: BaseDataInput, spec: InputSpec) -> EncodedInput:
@@ -90,7 +108,7 @@ def encode(inp: BaseDataInput, spec: InputSpec) -> EncodedInput:
     n_windows, t_len, _ = windows_shape(spec)
     windows = np.zeros((n_windows, t_len, N_CHANNELS), np.float32)
     per_window = CONTEXT_PER_LEVEL * spec.context_levels + CONTEXT_PER_WINDOW_EXTRA
-    context = np.zeros(n_windows * per_window, np.float32)
+    context = np.zeros(context_size(spec), np.float32)
     for w, (wspec, key) in enumerate(zip(spec.windows, spec.keys(inp.symbol), strict=True)):
         candles = inp.ohlcv.get(key)
         if candles is None or len(candles) == 0:
@@ -103,6 +121,15 @@ def encode(inp: BaseDataInput, spec: InputSpec) -> EncodedInput:
         upper, lower = _bounds(candles, pivots, spec.bounds_level, wspec.length)
         _fill_window(windows[w, t_len - len(candles) :], candles, indicators, upper, lower)
         context[w * per_window : (w + 1) * per_window] = _context(candles, pivots, spec, upper, lower)
+    if spec.order_book and inp.order_book is not None:
+        book = np.asarray(inp.order_book)
+        if book.shape != (spec.order_book,):
+            raise ShapeError(
+                f"order_book: expected {spec.order_book} values (InputSpec.order_book), got shape {book.shape}; "
+                "build the COB rows with the CobConfig the spec was made for"
+            )
+        context[-spec.order_book - 1 : -1] = book
+        context[-1] = 1.0
     return EncodedInput(windows, context)
 
 

@@ -46,6 +46,10 @@ class InputSpec:
     - ``bounds_level``: pivot level of the PivotBounds used to normalise prices in the encoding (spec A.6).
     - ``context_levels``: levels whose last confirmed H/L go into the encoding's pivot-context vector.
     - ``order_flow_windows_ms``: trailing windows of the trade-based microstructure fields; () turns them off.
+    - ``order_book``: length of the ``BaseDataInput.order_book`` vector the encoding feeds the model (0 = off, the
+      default; ``features.cob.ORDER_BOOK_SIZE`` = 207 for the default ``CobConfig``). When on, the encoded context
+      ends with those values and a presence flag (``features.encoding``); an input without depth encodes as zeros
+      with flag 0, and is refused only with ``require_order_book`` (completeness "order_book: absent").
     """
 
     windows: tuple[WindowSpec, ...]
@@ -56,6 +60,7 @@ class InputSpec:
     context_levels: int = 5
     require_order_book: bool = False
     order_flow_windows_ms: tuple[int, ...] = DEFAULT_WINDOWS_MS
+    order_book: int = 0
 
     def __post_init__(self) -> None:
         if not self.windows:
@@ -71,6 +76,8 @@ class InputSpec:
             raise ValueError(f"bounds_level {self.bounds_level} outside pivot levels 1..{self.pivot_params.levels}")
         if any(w < 1000 for w in self.order_flow_windows_ms):
             raise ValueError(f"order_flow_windows_ms must be >= 1000 ms each (got {self.order_flow_windows_ms})")
+        if self.order_book < 0:
+            raise ValueError(f"InputSpec.order_book must be 0 (off) or the order-book vector length (got {self.order_book})")
         if not 1 <= self.context_levels <= self.pivot_params.levels:
             raise ValueError(f"context_levels {self.context_levels} outside pivot levels 1..{self.pivot_params.levels}")
 

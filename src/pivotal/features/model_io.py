@@ -61,7 +61,9 @@ class BaseDataInput:
       that window (0 = its first bar; pivots formed before the window have negative indices), holding only
       pivots with ``confirmed_at`` <= the window's last bar.
     - ``last_predictions[model_name]``: the newest ``ModelOutput`` of each model with timestamp <= t.
-    - ``order_book``: order-book feature vector (float32) or None while no order-book builder exists.
+    - ``order_book``: the COB feature vector (float32, ``features.cob.order_book_vector``) of the newest 1 s COB row
+      known by t, or None where no stored depth covers t (no row known yet, or the newest row ended more than 5 s
+      before t); with ``InputSpec.require_order_book`` a None lowers completeness (see ``features.completeness``).
     - ``microstructure``: named scalar features (``features.order_flow``: trade flow before t) or None without trades.
     """
 

@@ -3,6 +3,9 @@
     windows [B, W, L, C] ──conv stack (per window, shared)──▶ [B·W, T', F] ──GRU──▶ last state [B·W, G]
         + learned timeframe embedding ──concat over W, + context [B, K]──▶ MLP trunk [B, D] ──▶ PivotHeads
 
+With ``shape.order_book`` = O > 0 the last O context values (COB vector + presence flag) go through their own
+Linear + GELU (width ``gru_hidden``) before joining the trunk input; with O = 0 the network is unchanged.
+
 Hidden states exposed to the DQN: the trunk vector (``hidden``) and the per-window GRU states (``window_states``).
 The default configuration is sized for p99 ≤ 5 ms CPU inference of one input (see benchmarks/bench_models.py).
 """
@@ -33,7 +36,9 @@ class CNNNet(nn.Module):
         self.conv = nn.Sequential(*layers)
         self.gru = nn.GRU(channels_in, config.gru_hidden, batch_first=True)
         self.window_embedding = nn.Parameter(torch.zeros(shape.n_windows, config.gru_hidden))
-        trunk_in = shape.n_windows * config.gru_hidden + shape.n_context
+        book = self.book = shape.order_book
+        self.order_book = nn.Sequential(nn.Linear(book, config.gru_hidden), nn.GELU()) if book else None
+        trunk_in = shape.n_windows * config.gru_hidden + shape.n_context - book + (config.gru_hidden if book else 0)
         self.trunk = nn.Sequential(
             nn.Linear(trunk_in, config.trunk_hidden),
             nn.GELU(),
@@ -51,6 +56,8 @@ class CNNNet(nn.Module):
         _, last = self.gru(x)  # [1, B·W, G]
         states = last.squeeze(0).view(b, w, -1) + self.window_embedding
         self.window_states = states.detach()
+        if self.order_book is not None:
+            context = torch.cat([context[:, : -self.book], self.order_book(context[:, -self.book :])], dim=1)
         features = self.trunk(torch.cat([states.flatten(1), context], dim=1))
         return self.heads(features)
 

@@ -4,7 +4,9 @@ Tensor conventions (batch first, float32):
 
 - ``windows``  ``[B, n_windows, window_len, n_channels]`` — one encoded OHLCV window per (symbol, timeframe),
   produced by :mod:`pivotal.features.encoding`.
-- ``context``  ``[B, n_context]`` — the pivot-context vector of the same encoding.
+- ``context``  ``[B, n_context]`` — the pivot-context vector of the same encoding; with ``InputShape.order_book`` = K
+  its last K values are the order-book part (COB vector + presence flag, ``features.encoding.order_book_size``),
+  which the CNN and the Transformer encode on their own.
 
 Supervised targets in a :data:`Batch` (``levels`` = pivot levels predicted):
 
@@ -31,6 +33,9 @@ class InputShape:
 
     The default is ``features.encoding`` for three 300-bar windows (e.g. 1h, 4h, 1d), 11 channels and 5 context
     levels (3 x (6 x 5 + 2) = 96); ``training.dataset.input_shape(spec, levels)`` derives it from any InputSpec.
+    ``order_book``: how many trailing context values are the order-book part (0 = the model reads no order book; set
+    it to ``features.encoding.order_book_size(spec)``). It is saved with the checkpoint's config, so a checkpoint
+    says whether it reads the order book; configs saved before it existed load as 0.
     """
 
     n_windows: int = 3
@@ -38,11 +43,16 @@ class InputShape:
     n_channels: int = 11
     n_context: int = 96
     levels: int = 3
+    order_book: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if getattr(self, f.name) < 1:
+            if f.name != "order_book" and getattr(self, f.name) < 1:
                 raise ValueError(f"InputShape.{f.name} must be >= 1 (got {getattr(self, f.name)})")
+        if not 0 <= self.order_book < self.n_context:
+            raise ValueError(
+                f"InputShape.order_book must be in 0..n_context-1 (got {self.order_book} for n_context {self.n_context})"
+            )
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,10 @@ def with_shape(config: Any, shape: InputShape) -> Any:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    return {"type": type(config).__name__, **asdict(config)}
+    body = asdict(config)
+    if isinstance(body.get("shape"), dict) and not body["shape"].get("order_book"):
+        del body["shape"]["order_book"]  # no order book: the dict of checkpoints saved before the field existed
+    return {"type": type(config).__name__, **body}
 
 
 def config_from_dict(data: dict[str, Any]) -> CNNConfig | TransformerConfig | DQNConfig:

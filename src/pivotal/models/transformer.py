@@ -4,6 +4,9 @@
         + position embedding, [CLS] ──temporal encoder (n_layers, shared by all windows)──▶ per-window CLS [B, W, d]
         + timeframe embedding, + context token ──cross-timeframe encoder (n_cross_layers)──▶ pooled [B, d] ──▶ heads
 
+With ``shape.order_book`` = O > 0 the last O context values (COB vector + presence flag) become one more token of
+the cross-timeframe encoder (their own MLP); with O = 0 the network is unchanged.
+
 Presets ≈ 5 M / 8 M / 12 M parameters (``TRANSFORMER_PRESETS``; the 8 M one is d_model 256, 8 heads, 4 layers,
 d_ff 1024 as in the reference). The left edge of each window is zero-padded to a whole number of patches.
 """
@@ -42,7 +45,9 @@ class TransformerNet(nn.Module):
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         self.temporal = _encoder(config, config.n_layers)
         self.timeframe = nn.Parameter(torch.zeros(1, shape.n_windows, d))
-        self.context = nn.Linear(shape.n_context, d)
+        self.book = shape.order_book
+        self.context = nn.Linear(shape.n_context - self.book, d)
+        self.order_book = nn.Sequential(nn.Linear(self.book, d), nn.GELU(), nn.Linear(d, d)) if self.book else None
         self.cross = _encoder(config, config.n_cross_layers)
         self.norm = nn.LayerNorm(d)
         self.heads = PivotHeads(d, shape.levels, config.head_hidden, config.dropout)
@@ -58,7 +63,11 @@ class TransformerNet(nn.Module):
         tokens = self.pattern(x.reshape(b * w, self.n_patches, self.patch_len * c))
         tokens = torch.cat([self.cls.expand(b * w, -1, -1), tokens], dim=1) + self.position
         per_window = self.temporal(tokens)[:, 0].view(b, w, -1) + self.timeframe
-        joint = torch.cat([per_window, self.context(context)[:, None]], dim=1)
+        if self.order_book is not None:
+            book = self.order_book(context[:, -self.book :])[:, None]
+            joint = torch.cat([per_window, self.context(context[:, : -self.book])[:, None], book], dim=1)
+        else:
+            joint = torch.cat([per_window, self.context(context)[:, None]], dim=1)
         pooled = self.norm(self.cross(joint).mean(dim=1))
         return self.heads(pooled)
 

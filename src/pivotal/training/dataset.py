@@ -27,8 +27,9 @@ from torch.utils.data import Dataset
 
 from pivotal.data.candles import Candles
 from pivotal.features.assemble import PreparedSeries, build_input_from_series, prepare_series
+from pivotal.features.cob import CobFeatures
 from pivotal.features.completeness import check_completeness
-from pivotal.features.encoding import context_size, encode, windows_shape
+from pivotal.features.encoding import context_size, encode, order_book_size, windows_shape
 from pivotal.features.input_spec import InputSpec
 from pivotal.models.io import WindowKey
 from pivotal.models.protocol import Batch, InputShape
@@ -38,7 +39,7 @@ from pivotal.training.labels import LabelSet, build_labels
 def input_shape(spec: InputSpec, levels: int) -> InputShape:
     """The model ``InputShape`` matching an encoding spec."""
     n_windows, window_len, n_channels = windows_shape(spec)
-    return InputShape(n_windows, window_len, n_channels, context_size(spec), levels)
+    return InputShape(n_windows, window_len, n_channels, context_size(spec), levels, order_book=order_book_size(spec))
 
 
 def prepare(candles: Mapping[WindowKey, Candles], spec: InputSpec) -> dict[WindowKey, PreparedSeries]:
@@ -137,9 +138,11 @@ def build_samples(
     labels: LabelSet | None = None,
     start: int | None = None,
     end: int | None = None,
+    order_book: CobFeatures | None = None,
 ) -> SampleSet:
     """Encode a sample every ``stride`` base bars whose input is complete (module doc), with as-of time in
-    ``[start, end)`` when given (features still use all history before ``start``)."""
+    ``[start, end)`` when given (features still use all history before ``start``). ``order_book``: the symbol's
+    ``features.cob`` rows, for a spec that reads the order book (each sample takes the newest row known by its t)."""
     keys = spec.keys(symbol)
     missing = [k for k in keys if k not in series]
     if missing:
@@ -163,7 +166,7 @@ def build_samples(
     context = np.zeros((len(index), context_size(spec)), np.float32)
     complete = np.zeros(len(index), bool)
     for row, t in enumerate(base.close_ts[index].tolist()):
-        inp = build_input_from_series(series, symbol, t, spec)
+        inp = build_input_from_series(series, symbol, t, spec, order_book=order_book)
         if not check_completeness(inp, spec).ready:
             continue  # predict would refuse this input: do not train on it
         complete[row] = True
