@@ -52,7 +52,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MarketStor
 # ``pytest -m unit`` therefore runs on a bare clone. Without a PostgreSQL server the postgres tests are skipped with
 # the reason, unless ``PIVOTAL_REQUIRE_POSTGRES=1`` (CI sets it), where they fail instead.
 
-_NON_UNIT = ("realdata", "postgres", "ray", "browser")
+_NON_UNIT = ("realdata", "postgres", "ray", "browser", "redis")
+REDIS_URL = os.environ.get("PIVOTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _postgres_reachable() -> str | None:
@@ -69,9 +70,23 @@ def _postgres_reachable() -> str | None:
         return f"PostgreSQL at {where} not reachable ({type(exc).__name__}); start it or set PIVOTAL_TEST_POSTGRES_DSN"
 
 
+def _redis_reachable() -> str | None:
+    """None when the Redis test server answers; otherwise why not (``redis`` marker: skipped unless
+    ``PIVOTAL_REQUIRE_REDIS=1``, like PostgreSQL)."""
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+        return None
+    except Exception as exc:  # no package or no server: "no Redis here"
+        return f"Redis at {REDIS_URL.split('@')[-1]} not reachable ({type(exc).__name__}); start it or set PIVOTAL_TEST_REDIS_URL"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     pg_reason: str | None = None
     pg_checked = False
+    redis_reason: str | None = None
+    redis_checked = False
     for item in items:
         if "shared_data" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("realdata"):
             item.add_marker(pytest.mark.realdata)
@@ -82,3 +97,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 pg_reason, pg_checked = _postgres_reachable(), True
             if pg_reason and not os.environ.get("PIVOTAL_REQUIRE_POSTGRES"):
                 item.add_marker(pytest.mark.skip(reason=pg_reason))
+        if item.get_closest_marker("redis"):
+            if not redis_checked:
+                redis_reason, redis_checked = _redis_reachable(), True
+            if redis_reason and not os.environ.get("PIVOTAL_REQUIRE_REDIS"):
+                item.add_marker(pytest.mark.skip(reason=redis_reason))

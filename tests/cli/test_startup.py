@@ -61,9 +61,13 @@ def test_the_command_tree_is_complete() -> None:
     assert leaves == {
         "backtest", "run", "parity", "optimize", "train", "predict", "testexchange serve",
         "data download", "data import", "data info", "data gaps", "data export", "data delete", "data verify",
+        "data capture",
+        "cob features", "cob heatmap",
         "pivots compute", "pivots chart", "pivots update",
         "configs list", "configs show", "configs export",
-        "models list", "models show", "models delete",
+        "models list", "models show", "models delete", "models train-live", "models promote", "models rollback",
+        "predictions list", "predictions show", "predictions stats", "predictions outcomes", "predictions prune",
+        "annotations list", "annotations export",
     }  # fmt: skip
 
 

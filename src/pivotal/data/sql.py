@@ -157,3 +157,14 @@ def range_filter(start: int | None, end: int | None, column: str = "ts") -> tupl
         clauses.append(f" AND {column} < ?")
         params.append(int(end))
     return "".join(clauses), params
+
+
+def where(conditions: Sequence[tuple[str, str, object]], extra: Sequence[tuple[str, object]] = ()) -> tuple[str, list[object]]:
+    """`` WHERE a = ? AND b >= ?`` and its parameters from (column, operator, value) triples, skipping None values
+    (a filter field left as "any"); ``extra``: (clause, parameter) pairs appended as given. "" when nothing filters."""
+    clauses = [f"{column} {op} ?" for column, op, value in conditions if value is not None]
+    params = [value for _, _, value in conditions if value is not None]
+    for clause, param in extra:
+        clauses.append(clause)
+        params.append(param)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params

@@ -1,0 +1,144 @@
+"""``SqliteSampleQueue``: the embedded sample queue, one SQLite file, no server (``training.queue`` semantics).
+
+Why SQLite and not DuckDB: producers (the serving process) and the trainer (another process) write the queue at the
+same time; DuckDB lets only one process open a file for writing, SQLite in WAL mode serialises writers across
+processes. Every take/ack/mark-done is one ``BEGIN IMMEDIATE`` transaction, so a killed process leaves either all or
+nothing of it.
+
+Tables: ``entries`` (seq, key, payload, enqueued_ms, state 0 new / 1 pending / 2 acked, consumer, delivered_ms,
+deliveries) and ``done`` (sample keys trained into a published checkpoint). Acked entries are removed by ``purge``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from pivotal.training.queue import DEFAULT_RECLAIM_MS, Delivery, QueuedSample
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_ms INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    consumer TEXT,
+    delivered_ms INTEGER,
+    deliveries INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS entries_state ON entries (state, seq);
+CREATE TABLE IF NOT EXISTS done (key TEXT PRIMARY KEY, done_ms INTEGER NOT NULL);
+"""
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SqliteSampleQueue:
+    """The embedded ``SampleQueue`` (see the module doc). ``now_ms`` is injectable for tests of the reclaim rule."""
+
+    def __init__(self, path: Path, reclaim_ms: int = DEFAULT_RECLAIM_MS, now_ms: Callable[[], int] = _wall_ms) -> None:
+        if reclaim_ms < 0:
+            raise ValueError(f"reclaim_ms must be >= 0 (got {reclaim_ms})")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.reclaim_ms = reclaim_ms
+        self.now_ms = now_ms
+        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"SqliteSampleQueue({str(self.path)!r})"
+
+    def _tx(self) -> sqlite3.Cursor:
+        return self._db.execute("BEGIN IMMEDIATE")
+
+    def put(self, samples: Sequence[QueuedSample]) -> int:
+        now = self.now_ms()
+        rows = [(s.key, s.encode(), now) for s in samples]
+        self._tx()
+        try:
+            self._db.executemany("INSERT INTO entries (key, payload, enqueued_ms) VALUES (?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def take(self, consumer: str, max_n: int, block_ms: int = 0) -> list[Delivery]:
+        deadline = time.monotonic() + block_ms / 1000
+        while True:
+            out = self._take_once(consumer, max_n)
+            if out or time.monotonic() >= deadline:
+                return out
+            time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+
+    def _take_once(self, consumer: str, max_n: int) -> list[Delivery]:
+        now = self.now_ms()
+        self._tx()
+        try:
+            rows = self._db.execute(
+                "SELECT seq, payload, deliveries FROM entries WHERE state = 1 AND delivered_ms <= ? ORDER BY seq LIMIT ?",
+                (now - self.reclaim_ms, max_n),
+            ).fetchall()
+            if len(rows) < max_n:
+                rows += self._db.execute(
+                    "SELECT seq, payload, deliveries FROM entries WHERE state = 0 ORDER BY seq LIMIT ?", (max_n - len(rows),)
+                ).fetchall()
+            self._db.executemany(
+                "UPDATE entries SET state = 1, consumer = ?, delivered_ms = ?, deliveries = deliveries + 1 WHERE seq = ?",
+                [(consumer, now, seq) for seq, _, _ in rows],
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return [Delivery(str(seq), QueuedSample.decode(payload), n + 1) for seq, payload, n in rows]
+
+    def ack(self, consumer: str, ids: Iterable[str]) -> int:
+        seqs = [(int(i),) for i in ids]
+        self._tx()
+        try:
+            cursor = self._db.executemany("UPDATE entries SET state = 2 WHERE seq = ? AND state = 1", seqs)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return int(cursor.rowcount)
+
+    def mark_done(self, keys: Iterable[str]) -> None:
+        now = self.now_ms()
+        self._tx()
+        try:
+            self._db.executemany("INSERT OR IGNORE INTO done (key, done_ms) VALUES (?, ?)", [(k, now) for k in keys])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def done(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(k for (k,) in self._db.execute(f"SELECT key FROM done WHERE key IN ({marks})", chunk))
+        return found
+
+    def counts(self) -> dict[str, int]:
+        by_state = dict(self._db.execute("SELECT state, COUNT(*) FROM entries GROUP BY state").fetchall())
+        (done,) = self._db.execute("SELECT COUNT(*) FROM done").fetchone()
+        return {"new": by_state.get(0, 0), "pending": by_state.get(1, 0), "acked": by_state.get(2, 0), "done": int(done)}
+
+    def purge(self) -> int:
+        """Remove acked entries (the done keys stay: they are the idempotency record)."""
+        cursor = self._db.execute("DELETE FROM entries WHERE state = 2")
+        return int(cursor.rowcount)
+
+    def close(self) -> None:
+        self._db.close()
