@@ -13,7 +13,7 @@ import pytest
 from pivotal.core.errors import StoreUnavailable
 from pivotal.data.duckdb_store import DuckDBStore
 from pivotal.services.capture import (
-    Batch,
+    CaptureBatch,
     CaptureError,
     DepthDiff,
     DepthSnapshot,
@@ -71,9 +71,9 @@ def test_a_snapshot_older_than_the_buffer_asks_for_a_newer_one() -> None:
 def test_spool_round_trip_in_order_and_bounded(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "q", max_bytes=200_000)
     rows = diff_rows([diff(11, 12, bids=[(100.0, 1.0)], asks=[(101.0, 0.0)]), diff(13, 13, bids=[(99.5, 2.0)])])
-    spool.append(Batch("depth_updates", "binance", "BTC/USDT", rows))
-    spool.append(Batch("depth_snapshot", "binance", "BTC/USDT", snapshot_rows(SNAP)))
-    seen: list[Batch] = []
+    spool.append(CaptureBatch("depth_updates", "binance", "BTC/USDT", rows))
+    spool.append(CaptureBatch("depth_snapshot", "binance", "BTC/USDT", snapshot_rows(SNAP)))
+    seen: list[CaptureBatch] = []
     again = Spool(tmp_path / "q", max_bytes=200_000)  # a restarted capture finds the spooled batches
     assert len(again) == 2
     assert again.drain(seen.append) == 2 and len(again) == 0 and again.bytes == 0
@@ -82,7 +82,7 @@ def test_spool_round_trip_in_order_and_bounded(tmp_path: Path) -> None:
     assert seen[0].symbol == "BTC/USDT" and list(seen[1].rows.level) == [0, 1, 0, 1]
     tiny = Spool(tmp_path / "tiny", max_bytes=100)
     with pytest.raises(CaptureError, match=r"spool .* is full .* raise --spool-mb"):
-        tiny.append(Batch("depth_updates", "binance", "BTC/USDT", rows))
+        tiny.append(CaptureBatch("depth_updates", "binance", "BTC/USDT", rows))
     assert len(tiny) == 0 and not list((tmp_path / "tiny").iterdir())
 
 
@@ -112,13 +112,13 @@ def test_writer_spools_during_an_outage_and_drains_in_capture_order(tmp_path: Pa
     store = DownStore(duck)
     writer = StoreWriter(store, Spool(tmp_path / "spool"), retry_s=0.02)
     for u in range(11, 16):
-        writer.put(Batch("depth_updates", "binance", "BTC/USDT", diff_rows([diff(u, u, bids=[(100.0 + u, 1.0)])])))
+        writer.put(CaptureBatch("depth_updates", "binance", "BTC/USDT", diff_rows([diff(u, u, bids=[(100.0 + u, 1.0)])])))
     deadline = time.monotonic() + 10
     while writer.counters.spooled < 5 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert writer.counters.spooled == 5 and duck.depth_updates("binance", "BTC/USDT").empty
     store.down = False
-    writer.put(Batch("depth_updates", "binance", "BTC/USDT", diff_rows([diff(16, 16, bids=[(116.0, 1.0)])])))
+    writer.put(CaptureBatch("depth_updates", "binance", "BTC/USDT", diff_rows([diff(16, 16, bids=[(116.0, 1.0)])])))
     writer.close()
     assert store.calls == [11, 12, 13, 14, 15, 16]  # the spool first, oldest first, then the new batch
     assert writer.counters.drained == 5 and len(writer.spool) == 0

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pivotal.data.orderbook.book import OrderBook, SequenceGap
 from pivotal.data.orderbook.reference import DictOrderBook
 from pivotal.data.orderbook.replay import replay_top_of_book
-from tests.orderbook.captures import CAPTURES, Capture, load_capture
+from tests.orderbook.captures import CAPTURES, UNEXPLAINED_BY_DIFFS, Capture, load_capture
 
 SNAP_BIDS = [(10.0, 1.0), (9.0, 2.0), (8.0, 5.0)]
 SNAP_ASKS = [(11.0, 1.5), (12.0, 3.0)]
@@ -109,7 +109,6 @@ def test_matches_plain_dict_book(ops: list[tuple[bool, int, float]]) -> None:
 # Messages after which the rebuilt top differs from the latest bookTicker with update_id <= u. Both are a level the
 # ticker shows but the spot diff stream never adds (its next message removes it: qty 0 for a price the book never
 # had) — a property of Binance's 100 ms diff stream, not of the rebuild (see test_mismatches_are_levels_never_added).
-UNEXPLAINED_BY_DIFFS = {("binance", "BTCUSDT"): [50093478174, 50093480542]}
 CHECKS = {
     ("binance", "BTCUSDT"): 6492,
     ("binance", "ETHUSDT"): 6468,

@@ -36,7 +36,7 @@ from pivotal.core.clock import Clock, WallClock
 from pivotal.core.errors import UserInputError
 from pivotal.runtime.feeds.live import DEFAULT_MAX_CONNECTION_MS, backoff_delay
 from pivotal.services.capture import (
-    Batch,
+    CaptureBatch,
     CaptureError,
     DepthDiff,
     DepthSnapshot,
@@ -362,16 +362,16 @@ class Capture:
         exchange = self.report.exchange
         snaps, self._snaps = self._snaps, []
         for symbol, snap in snaps:
-            writer.put(Batch("depth_snapshot", exchange, symbol, snapshot_rows(snap)))
+            writer.put(CaptureBatch("depth_snapshot", exchange, symbol, snapshot_rows(snap)))
         for symbol in self.symbols:
             diffs, self._diffs[symbol] = self._diffs[symbol], []
             if diffs:
-                writer.put(Batch("depth_updates", exchange, symbol, diff_rows(diffs)))
+                writer.put(CaptureBatch("depth_updates", exchange, symbol, diff_rows(diffs)))
             rows, self._trade_rows[symbol] = self._trade_rows[symbol], []
             if rows:
                 frame = pd.DataFrame(rows, columns=["ts", "trade_id", "price", "amount", "is_buyer_maker"])
                 frame = frame.sort_values(["ts", "trade_id"], kind="stable").reset_index(drop=True)
-                writer.put(Batch("trades", exchange, symbol, frame))
+                writer.put(CaptureBatch("trades", exchange, symbol, frame))
         self._pending_rows = 0
 
 

@@ -244,7 +244,7 @@ class DepthSync:
 
 # --- the bounded on-disk spool ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Batch:
+class CaptureBatch:
     """Rows of one kind for one market, written to the store in one call."""
 
     kind: str  # one of KINDS
@@ -276,7 +276,7 @@ class Spool:
     def __len__(self) -> int:
         return len(self.files())
 
-    def append(self, batch: Batch) -> None:
+    def append(self, batch: CaptureBatch) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -299,15 +299,15 @@ class Spool:
         self.bytes += size
 
     @staticmethod
-    def read(path: Path) -> Batch:
+    def read(path: Path) -> CaptureBatch:
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
         meta = table.schema.metadata or {}
         rows = table.to_pandas()
-        return Batch(meta[b"kind"].decode(), meta[b"exchange"].decode(), meta[b"symbol"].decode(), rows)
+        return CaptureBatch(meta[b"kind"].decode(), meta[b"exchange"].decode(), meta[b"symbol"].decode(), rows)
 
-    def drain(self, write: Callable[[Batch], None]) -> int:
+    def drain(self, write: Callable[[CaptureBatch], None]) -> int:
         """Write every spooled batch, oldest first, deleting each once written; stops (raising) at the first failure,
         which leaves it and everything newer in place. Returns how many were written."""
         done = 0
@@ -320,7 +320,7 @@ class Spool:
         return done
 
 
-def write_batch(store: MarketStore, batch: Batch) -> int:
+def write_batch(store: MarketStore, batch: CaptureBatch) -> int:
     """One batch into the store through its upsert API (re-writing the same rows changes nothing)."""
     if batch.kind == "depth_updates":
         return store.write_depth_updates(batch.exchange, batch.symbol, batch.rows, source="capture")
@@ -347,12 +347,12 @@ class StoreWriter:
     def __init__(self, store: MarketStore, spool: Spool, retry_s: float = 1.0) -> None:
         self.store, self.spool, self.retry_s = store, spool, retry_s
         self.counters = WriterCounters()
-        self._queue: queue.Queue[Batch | None] = queue.Queue()
+        self._queue: queue.Queue[CaptureBatch | None] = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="pivotal-capture-writer", daemon=True)
         self._thread.start()
 
-    def put(self, batch: Batch) -> None:
+    def put(self, batch: CaptureBatch) -> None:
         """Hand a batch to the writer (never blocks); raises the writer's fatal error, if any."""
         self.raise_error()
         if len(batch):
@@ -369,7 +369,7 @@ class StoreWriter:
             self._queue.put(None)
             self._thread.join(drain_timeout_s)
 
-    def _write(self, batch: Batch) -> None:
+    def _write(self, batch: CaptureBatch) -> None:
         n = write_batch(self.store, batch)
         self.counters.batches += 1
         self.counters.rows += n
@@ -389,7 +389,7 @@ class StoreWriter:
         self.counters.store_errors += 1
         self.counters.last_error = f"{type(exc).__name__}: {exc}"
 
-    def _deliver(self, batch: Batch) -> None:
+    def _deliver(self, batch: CaptureBatch) -> None:
         if self._drain():
             try:
                 self._write(batch)
