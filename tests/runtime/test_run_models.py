@@ -149,3 +149,28 @@ def test_a_model_trades_several_symbols_with_one_checkpoint(trained: Candles, sh
     alone = json.loads(out[out.index("{") :])
     assert both["symbols"][0]["trades"] == alone["metrics"]["trades"]
     assert both["symbols"][0]["net_return_pct"] == pytest.approx(alone["symbols"][0]["net_return_pct"])
+
+
+def test_live_training_queues_confirmed_pivots_and_reports_it(trained: Candles, tmp_path: Path) -> None:
+    """`--live-training`: the replay's model reads its inputs from the node's data engine, each confirmed L2 pivot
+    of the traded 1h series becomes a queued sample for the out-of-process trainer, and the report says which version
+    served; without the flag there is no live-training report."""
+    import sqlite3
+
+    args = ["run", "--mode", "replay", "-e", "binance", "-s", "BTC/USDT", "-t", "1h", "--models", "cnn",
+            *window(trained, 300), "--json"]  # fmt: skip
+    code, out = invoke([*args, "--live-training"])
+    assert code == 0, out
+    report = json.loads(out[out.index("{") :])
+    (stats,) = report["live_training"].values()
+    assert stats["enable_live_training"] is True
+    assert sum(stats["predictions_by_version"].values()) == report["events"] == 300
+    pivots = stats["pivots"]["BTC/USDT"]
+    assert pivots["total_trained_pivots"] == pivots["trained_pivots_1h"] > 0, pivots
+    queue = Path(stats["queue"].removeprefix("sqlite:"))
+    with sqlite3.connect(queue) as db:
+        keys = [k for (k,) in db.execute("SELECT key FROM entries")]
+    assert len(keys) == len(set(keys)) >= pivots["total_trained_pivots"]
+    code, out = invoke(args)
+    assert code == 0, out
+    assert json.loads(out[out.index("{") :])["live_training"] is None

@@ -79,6 +79,10 @@ def run(
     exchange_url: str | None = typer.Option(
         None, "--exchange-url", help="Paper/testnet: for a local test exchange, its base URL (http://127.0.0.1:PORT)."
     ),
+    live_training: bool = typer.Option(
+        False, "--live-training",
+        help="Models in backtest/replay: train on confirmed pivots while the run plays, hot-swap promoted versions.",
+    ),
     adopt_foreign_orders: bool = typer.Option(
         False, "--adopt-foreign-orders", help="Testnet/live: start although the account has open orders not placed by this run."
     ),
@@ -101,6 +105,7 @@ def run(
         "speed": speed, "params_file": params_file, "capital": capital, "venue.fee": fee, "venue.slippage": slippage,
         "journal": journal, "trades_out": trades_out, "status": status, "venue.rest_url": exchange_url, "out": out,
         "venue.adopt_foreign_orders": adopt_foreign_orders or None,  # absent: the file's key (default false)
+        "live_training": live_training or None,
         "models": None if models is None else [{"name": n} for n in _listed(models) or []],
     }  # fmt: skip
     try:
@@ -135,6 +140,7 @@ def run(
             cfg.mode, cfg.strategy, source, cfg.params, cfg.params_file, cfg.speed, cfg.venue.fee, cfg.venue.slippage,
             cfg.capital, cfg.journal, cfg.risk_config(), cfg.audit_path(), cfg.venue_exchange, cfg.venue.rest_url,
             cfg.venue.ws_url, markets, tuple(models_table), orchestrator, keep, cfg.venue.adopt_foreign_orders,
+            cfg.live_training,
         )  # fmt: skip
         prepared = service.prepare(request, settings)
         if show:
@@ -161,7 +167,7 @@ def run(
              "journal": None if outcome.journal is None else str(outcome.journal),
              "audit": None if outcome.audit is None else str(outcome.audit),
              "status": None if snap is None else asdict(snap), "sent": outcome.sent,
-             "symbols": outcome.symbol_summary()}  # fmt: skip
+             "symbols": outcome.symbol_summary(), "live_training": outcome.learning}  # fmt: skip
     if as_json:
         emit_json({**outcome.run.report(), **extra, "written": [str(p) for p in written]})
         return
@@ -182,10 +188,18 @@ def run(
         console.print(render(snap, title="final status"))
     if outcome.audit is not None:
         console.print(f"risk audit log: {outcome.audit}", highlight=False)
+    for name, stats in (outcome.learning or {}).items():
+        console.print(f"live training {name}: {_learning_line(stats)}", highlight=False, soft_wrap=True)
     for path in written:
         console.print(f"wrote {path}", highlight=False)
     if cfg.out is not None:
         console.print(f"output folder: {cfg.out.resolve()} (open the .html charts in a browser)", highlight=False, soft_wrap=True)
+
+
+def _learning_line(stats: dict[str, Any]) -> str:
+    """One line of ``LiveLearning.stats()`` for a model: the serving version, swaps, loss, staleness, outcomes."""
+    keep = ("serving_version", "swaps", "predictions_by_version", "last_training_loss", "staleness_ms", "outcomes_resolved")
+    return ", ".join(f"{k} {stats[k]}" for k in keep if k in stats) or str(stats)
 
 
 def _listed(value: str | None) -> list[str] | None:

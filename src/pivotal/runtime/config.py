@@ -123,6 +123,7 @@ class RunConfig(_Strict):
     trades_out: Path | None = None
     status: bool | None = None  # the live status view; None: on a terminal only
     live_trading_enabled: bool = False
+    live_training: bool = False  # strategy "model", backtest/replay: train live on confirmed pivots (runtime.learning)
 
     @model_validator(mode="before")
     @classmethod

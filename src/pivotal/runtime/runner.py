@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from pivotal.strategies.base import BarContext, StrategyProtocol
 from pivotal.strategies.model_strategy import ModelStrategy
 from pivotal.strategies.orchestrator import OrchestratorConfig
 
+if TYPE_CHECKING:  # runtime.learning (queues, trainer processes) loads only for --live-training
+    from pivotal.runtime.learning import LiveLearning
+
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -63,6 +66,7 @@ class RunOutcome:
     audit: Path | None = None  # the risk engine's audit log
     sent: int | None = None  # testnet/live: orders this process sent to the exchange (a restart re-sends none)
     trade_symbols: tuple[str, ...] = ()  # the symbol of each trade of ``run.result.trades`` (several symbols)
+    learning: dict[str, Any] | None = None  # --live-training: ``LiveLearning.stats()`` per model at the end
 
     def write_trades(self, path: Path) -> None:
         """The trade list as ``pivotal backtest`` writes it (.csv or .json); a run of several symbols adds a first
@@ -138,31 +142,51 @@ def execute(
     config = BacktestConfig(fee_rate=req.fee_rate, slippage=req.slippage)
     journal = Journal(req.journal) if req.journal is not None else None
     risk: RiskEngine | None = None
+    learning: LiveLearning | None = None
+    learned: dict[str, Any] | None = None
     try:
         strategy = build_strategy(prepared, [c.symbol for c in series])
         model = strategy if isinstance(strategy, ModelStrategy) else None
+        markets = [(c.symbol, c.timeframe) for c in series]
+        engine: DataEngine | None = None
+        warm: Callable[[int], None] | None = None
+        if model is not None and req.live_training:
+            if req.journal is not None:
+                raise UserInputError("--live-training with --journal: a restart cannot re-derive weights trained live; "
+                                     "leave out --journal")  # fmt: skip
+            engine, warm, _ = live_data_engine(prepared, model, markets)
         if req.risk is not None:
             risk = RiskEngine(req.risk, audit=None if req.audit is None else RederivedAudit(req.audit))
             strategy = RiskManaged(strategy, risk)
-        node = TradingNode(strategy, [(c.symbol, c.timeframe) for c in series], exchange=bars.exchange, config=config,
-                           journal=journal, run=prepared.header(), gate=risk)  # fmt: skip
+        node = TradingNode(strategy, markets, exchange=bars.exchange, config=config, journal=journal,
+                           run=prepared.header(), gate=risk, data_engine=engine)  # fmt: skip
         if model is not None and journal is not None:
             model.orchestrator.sink = _journal_decisions(node)
+        if engine is not None and model is not None:
+            learning = _live_learning(prepared, model, engine, markets).attach(node)
         if on_start is not None:
             on_start(node)
         resumed = node.recovery.last_event_time if node.recovery is not None else None
-        sink = node.on_event
-        if observer is not None:
 
-            def sink(event: MarketEvent) -> None:
-                node.on_event(event)
+        def sink(event: MarketEvent) -> None:
+            nonlocal warm
+            if warm is not None:  # live training: the stored history before the first event seeds the data engine
+                warm(event.known_at)
+                warm = None
+            node.on_event(event)
+            if observer is not None:
                 observer(event)
 
         session = ReplaySession(HistoricalFeed(list(series)), sink, speed=speed, clock=clock, sleep=sleep)
         state = session.run()
         result = node.finish()
         snapshot = node.snapshot(node.last_time, req.capital)
+        if learning is not None:
+            learning.flush()
+            learned = learning.stats()
     finally:
+        if learning is not None:
+            learning.close()
         if journal is not None:
             journal.close()
         if risk is not None:
@@ -177,8 +201,21 @@ def execute(
     )  # fmt: skip
     return RunOutcome(
         run, req.mode, session.status() if state else None, node.events, resumed, req.journal, snapshot,
-        req.audit if risk is not None else None, trade_symbols=tuple(s for s, _ in node.engine.trades),
+        req.audit if risk is not None else None, trade_symbols=tuple(s for s, _ in node.engine.trades), learning=learned,
     )  # fmt: skip
+
+
+def _live_learning(
+    prepared: PreparedRun, model: ModelStrategy, engine: DataEngine, markets: Sequence[tuple[str, str]]
+) -> LiveLearning:
+    """Live training for a model replay (``--live-training``): L2 pivots of the traded timeframes become samples for
+    an out-of-process trainer; promoted versions are hot-swapped between bars (``runtime.learning``)."""
+    from pivotal.config import load_settings
+    from pivotal.runtime.learning import LiveLearning, LiveLearningConfig
+    from pivotal.training.live_samples import LivePivotConfig
+
+    config = LiveLearningConfig(pivots=LivePivotConfig(timeframes=tuple(sorted({tf for _, tf in markets}))))
+    return LiveLearning.for_run(prepared.settings or load_settings(), model, engine, config)
 
 
 _ORCHESTRATOR_KEYS = {f.name for f in fields(OrchestratorConfig)} - {"weights"}  # weights: from the [[models]] entries

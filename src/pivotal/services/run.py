@@ -96,6 +96,7 @@ class RunRequest:
     orchestrator: Mapping[str, Any] = field(default_factory=dict)  # its OrchestratorConfig settings
     keep_on_abstain: bool = False  # strategy "model": a HOLD keeps an open position (default: flat)
     adopt_foreign_orders: bool = False  # testnet/live: start despite open orders this run did not place (listed)
+    live_training: bool = False  # strategy "model", backtest/replay: train on confirmed pivots while it runs (hot swap)
 
     @property
     def is_model(self) -> bool:
