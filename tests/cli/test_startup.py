@@ -59,7 +59,7 @@ def _command_at(path: tuple[str, ...]) -> object:
 def test_the_command_tree_is_complete() -> None:
     leaves = {" ".join(p) for p in PATHS if not _subcommands(_command_at(p))}
     assert leaves == {
-        "backtest", "run", "parity", "optimize", "train", "predict", "testexchange serve",
+        "backtest", "run", "parity", "optimize", "train", "predict", "serve", "testexchange serve",
         "data download", "data import", "data info", "data gaps", "data export", "data delete", "data verify",
         "data capture",
         "cob features", "cob heatmap",

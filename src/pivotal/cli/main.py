@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from pivotal.cli import backtest, configs, data, models, optimize, parity, pivots, run, testexchange, train
+from pivotal.cli import (
+    annotations,
+    backtest,
+    cob,
+    configs,
+    data,
+    models,
+    optimize,
+    parity,
+    pivots,
+    predictions,
+    run,
+    serve,
+    testexchange,
+    train,
+)  # fmt: skip
 from pivotal.cli.common import OneLineErrors
 
 app = typer.Typer(
@@ -40,15 +55,16 @@ app.add_typer(pivots.app, name="pivots")
 app.add_typer(configs.app, name="configs")
 app.add_typer(models.app, name="models")
 app.add_typer(testexchange.app, name="testexchange")
-app.add_typer(__import__("pivotal.cli.cob", fromlist=["app"]).app, name="cob")
-app.add_typer(__import__("pivotal.cli.predictions", fromlist=["app"]).app, name="predictions")
-app.add_typer(__import__("pivotal.cli.annotations", fromlist=["app"]).app, name="annotations")
+app.add_typer(cob.app, name="cob")
+app.add_typer(predictions.app, name="predictions")
+app.add_typer(annotations.app, name="annotations")
 app.command("backtest")(backtest.backtest)
 app.command("run")(run.run)
 app.command("parity")(parity.parity)
 app.command("optimize")(optimize.optimize)
 app.command("train")(train.train)
 app.command("predict")(train.predict)
+app.command("serve")(serve.serve)
 
 
 if __name__ == "__main__":

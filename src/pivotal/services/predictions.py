@@ -114,7 +114,10 @@ def prediction_outcomes(
     if where.symbol is None or where.timeframe is None:
         raise UserInputError("outcomes need one --symbol and one --timeframe (the bars they are scored on)")
     venue = exchange or settings.default_exchange
-    tf = timeframe_ms(where.timeframe)
+    try:
+        tf = timeframe_ms(where.timeframe)
+    except ValueError as exc:  # bad input: one line, not a crash (the API fuzz run found it)
+        raise UserInputError(str(exc)) from None
     store = open_store(settings)
     try:
         history = InferenceHistory(store)

@@ -1,0 +1,41 @@
+"""``pivotal serve``: the HTTP API and WebSocket push (``pivotal.api``) on 127.0.0.1 by default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pivotal.cli.common import DataDirOption, StoreOption, console, settings_from
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; a non-loopback one needs PIVOTAL_API_TOKEN set."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    cors_origin: list[str] = typer.Option(
+        [], "--cors-origin", help="A browser origin allowed to call the API (repeatable); none by default."
+    ),
+    rate_limit: int = typer.Option(60, "--rate-limit", min=1, help="State-changing requests per minute per client."),
+    data_dir: Path | None = DataDirOption,
+    store: str | None = StoreOption,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json) and the WebSocket /ws. State-changing requests need the bearer
+    token from PIVOTAL_API_TOKEN, or the one generated and printed once at start."""
+    from pivotal.api.security import RateLimiter, Token, check_bind
+
+    settings = settings_from(data_dir, store)
+    from_env = Token.from_env()
+    check_bind(host, from_env)  # UserInputError: one line, before anything listens
+    token = from_env or Token.generate()
+
+    import uvicorn
+
+    from pivotal.api.app import create_app
+
+    app = create_app(settings, token, RateLimiter(rate_limit, 60.0), cors_origins=cors_origin)
+    console.print(f"pivotal API on http://{host}:{port} (schema: /openapi.json, push: ws://{host}:{port}/ws)")
+    if token.generated:  # shown once, here; never logged
+        console.print(f"token for state-changing requests (shown once): {token.reveal()}", markup=False, highlight=False)
+    else:
+        console.print("token for state-changing requests: PIVOTAL_API_TOKEN")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

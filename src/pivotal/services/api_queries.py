@@ -1,0 +1,185 @@
+"""Use cases the HTTP API needs beyond the CLI's: a page of candles (downsampled for wide ranges), pivots with their
+confirmation times, annotation create/update/delete, and the risk state of a run's audit log.
+
+Plain functions over settings returning plain values; bad input raises ``UserInputError`` / ``DataNotFound`` with
+one line. The routes in ``pivotal.api`` only parse and serialise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pivotal.config import Settings
+from pivotal.core.errors import DataNotFound, UserInputError
+from pivotal.data.backends import open_store
+from pivotal.data.candles import Candles
+from pivotal.data.loaders import check_range, check_timeframe
+from pivotal.data.state.annotations import Annotation, new_id
+from pivotal.risk.audit import active_trips, read_audit
+from pivotal.services.annotations import repository
+from pivotal.services.pivots import chart_window, compute_pivots
+from pivotal.structure.types import PivotParams, PivotSet
+
+MAX_PAGE = 10_000  # candles per page at most (a page of 10k is ~0.5 MB of JSON)
+
+
+@dataclass(frozen=True)
+class CandlePage:
+    """Bars of one series in ``[start, end)``: at most ``limit`` of them, or all merged ``group`` at a time."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    ts: list[int]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
+    group: int  # bars merged into one candle (1: as stored)
+    next_start: int | None  # the ``start`` of the next page, None when this page reaches ``end``
+
+
+def _load(settings: Settings, exchange: str, symbol: str, timeframe: str, start: int | None, end: int | None) -> Candles:
+    check_timeframe(timeframe)
+    check_range(start, end)
+    store = open_store(settings)
+    try:
+        bars = store.candles(exchange, symbol, timeframe, start=start, end=end)
+    finally:
+        store.close()
+    if len(bars) == 0:
+        raise DataNotFound(f"no {timeframe} candles of {exchange} {symbol} stored in that range; see GET /api/series")
+    return bars
+
+
+def candle_page(
+    settings: Settings,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start: int | None = None,
+    end: int | None = None,
+    limit: int = 5000,
+    max_points: int | None = None,
+) -> CandlePage:
+    """A page of candles. With ``max_points`` the whole range is returned, merged into at most ``max_points`` candles
+    (``services.pivots.chart_window``: open of the first, highest high, lowest low, close of the last, summed volume);
+    without it at most ``limit`` bars and the ``next_start`` cursor of the following page."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise UserInputError(f"limit must be between 1 and {MAX_PAGE} (got {limit}); page with next_start")
+    if max_points is not None and max_points < 2:
+        raise UserInputError(f"max_points must be >= 2 (got {max_points})")
+    bars = _load(settings, exchange, symbol, timeframe, start, end)
+    group, next_start = 1, None
+    if max_points is not None and len(bars) > max_points:
+        empty = PivotSet(PivotParams(), [], [])
+        window = chart_window(bars, empty, 0, max_points)
+        bars, group = window.bars, window.group
+    elif len(bars) > limit:
+        next_start = int(bars.ts[limit])
+        bars = bars.slice(0, limit)
+    return CandlePage(
+        exchange, symbol, timeframe,
+        np.asarray(bars.ts, dtype=np.int64).tolist(),
+        np.asarray(bars.open, dtype=np.float64).tolist(),
+        np.asarray(bars.high, dtype=np.float64).tolist(),
+        np.asarray(bars.low, dtype=np.float64).tolist(),
+        np.asarray(bars.close, dtype=np.float64).tolist(),
+        np.asarray(bars.volume, dtype=np.float64).tolist(),
+        group, next_start,
+    )  # fmt: skip
+
+
+def pivot_events(
+    settings: Settings,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start: int | None = None,
+    end: int | None = None,
+    params: PivotParams = PivotParams(),
+) -> list[dict[str, Any]]:
+    """Every pivot of every level on the stored bars in ``[start, end)``, in confirmation order, each with the open
+    time of its bar (``ts``) and the close time of the bar that confirmed it (``confirmed_ts``, when it became known)."""
+    bars = _load(settings, exchange, symbol, timeframe, start, end)
+    if not bars.timeframe:
+        bars = Candles(bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, exchange, symbol, timeframe)
+    _, events = compute_pivots(bars, params)
+    return [
+        {"label": e.label, "level": e.level, "kind": str(e.kind), "price": float(e.price), "ts": e.ts,
+         "confirmed_ts": e.confirmed_ts}
+        for e in events
+    ]  # fmt: skip
+
+
+# --- annotations: create / get / update / delete (list and export are services.annotations) ------------------------
+
+
+def create_annotation(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
+    """Store a manual annotation made of ``fields`` (validated by the repository); the stored annotation."""
+    values = {**fields, "id": new_id(), "source": "manual"}
+    values["tags"] = tuple(values.get("tags") or ())
+    values["details"] = dict(values.get("details") or {})
+    with repository(settings) as repo:
+        return repo.create(Annotation(**values)).to_dict()
+
+
+def get_annotation(settings: Settings, annotation_id: str) -> dict[str, Any]:
+    with repository(settings) as repo:
+        found = repo.get(annotation_id)
+    if found is None:
+        raise DataNotFound(f"no annotation {annotation_id!r}; list them with GET /api/annotations")
+    return found.to_dict()
+
+
+def annotation_history(settings: Settings, annotation_id: str) -> list[dict[str, Any]]:
+    """Every revision of one annotation, oldest first (its version history)."""
+    with repository(settings) as repo:
+        revisions = repo.history(annotation_id)
+    if not revisions:
+        raise DataNotFound(f"no annotation {annotation_id!r}; list them with GET /api/annotations")
+    return [{**r.annotation.to_dict(), "operation": r.operation} for r in revisions]
+
+
+def update_annotation(
+    settings: Settings, annotation_id: str, changes: dict[str, Any], expected_version: int | None = None
+) -> dict[str, Any]:
+    """Apply ``changes`` (editable fields only; optimistic locking with ``expected_version``)."""
+    if "tags" in changes and changes["tags"] is not None:
+        changes = {**changes, "tags": tuple(changes["tags"])}
+    with repository(settings) as repo:
+        return repo.update(annotation_id, changes, expected_version).to_dict()
+
+
+def delete_annotation(settings: Settings, annotation_id: str) -> dict[str, Any]:
+    """Delete one annotation (its history keeps the last state); the deleted annotation."""
+    with repository(settings) as repo:
+        return repo.delete(annotation_id).to_dict()
+
+
+# --- risk -----------------------------------------------------------------------------------------------------------
+
+
+def risk_state(settings: Settings, audit: str) -> dict[str, Any]:
+    """The breakers in force and the trip/reset history of a run's risk audit log. ``audit`` is a path relative to
+    the data folder (a client never names an arbitrary file of the machine)."""
+    root = settings.data_dir.resolve()
+    path = (root / audit).resolve()
+    if Path(audit).is_absolute() or not path.is_relative_to(root):
+        raise UserInputError(f"audit {audit!r}: give a path inside the data folder, relative to it (e.g. runs/audit.jsonl)")
+    if not path.is_file():
+        raise DataNotFound(f"no risk audit log {audit!r} in the data folder; pass the --audit file of a run")
+    entries = read_audit(path)
+    active = active_trips(entries)
+    return {
+        "audit": audit,
+        "active_trips": [dict(e) for e in active.values()],
+        "trips": sum(e.get("event") == "trip" for e in entries),
+        "resets": sum(e.get("event") == "reset" for e in entries),
+        "entries": entries,
+    }
