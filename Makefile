@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 DEMO_OUT ?= pivotal-out/demo
 
-.PHONY: install install-dev demo test test-unit lint bench
+.PHONY: install install-dev demo test test-unit lint bench web-vendor
 
 # Two stamps: the demo needs only the package's own dependencies; lint, tests and benchmarks need the extras.
 $(BIN)/.installed-demo: pyproject.toml
@@ -49,3 +49,8 @@ test-unit: install-dev
 
 bench: install-dev
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# Re-copy the dashboard's chart library (lightweight-charts, pinned in web/package-lock.json) and its licence into
+# src/pivotal/api/static/vendor/ (needs npm; the copies are committed, so serving and CI need no npm or internet).
+web-vendor:
+	sh web/vendor.sh

@@ -82,7 +82,25 @@ def _redis_reachable() -> str | None:
         return f"Redis at {REDIS_URL.split('@')[-1]} not reachable ({type(exc).__name__}); start it or set PIVOTAL_TEST_REDIS_URL"
 
 
+BROWSER_TESTS = REPO / "tests" / "browser"  # every test under it is ``browser``
+CHROMIUM = os.environ.get("PIVOTAL_CHROMIUM", "/usr/bin/chromium")
+
+
+def _browser_available() -> str | None:
+    """None when Playwright and Debian's Chromium are installed; otherwise why not (``browser`` marker: skipped
+    unless ``PIVOTAL_REQUIRE_BROWSER=1``, like PostgreSQL)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python not installed (pip install -e '.[dev]')"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"Chromium not found at {CHROMIUM}; apt-get install chromium or set PIVOTAL_CHROMIUM"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    browser_reason: str | None = None
+    browser_checked = False
     pg_reason: str | None = None
     pg_checked = False
     redis_reason: str | None = None
@@ -90,6 +108,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "shared_data" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("realdata"):
             item.add_marker(pytest.mark.realdata)
+        if BROWSER_TESTS in item.path.parents and not item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)
+        if item.get_closest_marker("browser"):
+            if not browser_checked:
+                browser_reason, browser_checked = _browser_available(), True
+            if browser_reason and not os.environ.get("PIVOTAL_REQUIRE_BROWSER"):
+                item.add_marker(pytest.mark.skip(reason=browser_reason))
         if not any(item.get_closest_marker(m) for m in _NON_UNIT):
             item.add_marker(pytest.mark.unit)
         if item.get_closest_marker("postgres"):

@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 from pivotal.api import errors
 from pivotal.api.hub import Hub
 from pivotal.api.jobs import JobRunner
+from pivotal.api.runtime_routes import mount_runtime
 from pivotal.api.schemas import (
     TIMEFRAME_PATTERN,
     AnnotationIn,
@@ -41,6 +42,7 @@ from pivotal.api.schemas import (
     SeriesOut,
 )  # fmt: skip
 from pivotal.api.security import RateLimiter, Token, guard
+from pivotal.api.web import mount_web
 from pivotal.config import Settings, load_settings
 from pivotal.core.errors import DataNotFound
 from pivotal.core.timeframes import TIMEFRAMES
@@ -307,4 +309,6 @@ def create_app(
             with contextlib.suppress(Exception):
                 await websocket.close()
 
+    mount_runtime(app, hub, settings)  # runtime node control and its risk engine (api.runtime_routes)
+    mount_web(app)  # the browser UI: / and /static (api.web)
     return app

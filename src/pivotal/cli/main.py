@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from pivotal.cli import (
-    annotations,
+    annotations as annotations_cli,
+)  # fmt: skip
+from pivotal.cli import (
     backtest,
     cob,
     configs,
@@ -19,7 +21,7 @@ from pivotal.cli import (
     serve,
     testexchange,
     train,
-)  # fmt: skip
+)
 from pivotal.cli.common import OneLineErrors
 
 app = typer.Typer(
@@ -57,7 +59,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(testexchange.app, name="testexchange")
 app.add_typer(cob.app, name="cob")
 app.add_typer(predictions.app, name="predictions")
-app.add_typer(annotations.app, name="annotations")
+app.add_typer(annotations_cli.app, name="annotations")
 app.command("backtest")(backtest.backtest)
 app.command("run")(run.run)
 app.command("parity")(parity.parity)

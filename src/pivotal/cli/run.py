@@ -122,27 +122,15 @@ def run(
         service.check_mode(cfg.mode)
     except service.ModeNotBuilt as exc:
         raise fail(str(exc), code=2) from None
-    market = cfg.exchange or (cfg.venue_exchange if cfg.mode in service.LIVE_DATA else None)
-    source = bt.CandleSource(cfg.input, market, cfg.symbol, cfg.timeframe, cfg.start, cfg.end)
     live_data = cfg.mode in service.LIVE_DATA
     stored = cfg.input is None and not live_data
     settings = settings_from(data_dir, store) if stored or cfg.models else None  # checkpoints live in the data dir
     show = (cfg.status if cfg.status is not None else console.is_terminal) and not as_json
     view = None
-    models_table, orchestrator, keep = cfg.model_tables()
-    markets = tuple((s, tf) for s, tf in cfg.markets() if tf is not None) if len(cfg.symbols) > 1 else ()
-    if len(cfg.symbols) > 1 and len(markets) != len(cfg.symbols):
-        raise fail(f"several symbols {cfg.symbols} need a timeframe (timeframes = [...] or -t)")
     try:
         from pivotal.runtime.runner import execute
 
-        request = service.RunRequest(
-            cfg.mode, cfg.strategy, source, cfg.params, cfg.params_file, cfg.speed, cfg.venue.fee, cfg.venue.slippage,
-            cfg.capital, cfg.journal, cfg.risk_config(), cfg.audit_path(), cfg.venue_exchange, cfg.venue.rest_url,
-            cfg.venue.ws_url, markets, tuple(models_table), orchestrator, keep, cfg.venue.adopt_foreign_orders,
-            cfg.live_training,
-        )  # fmt: skip
-        prepared = service.prepare(request, settings)
+        prepared = service.prepare(cfg.request(), settings)
         if show:
             from pivotal.runtime.status import StatusView
 

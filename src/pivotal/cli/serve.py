@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from pivotal.cli.common import DataDirOption, StoreOption, console, settings_from
+from pivotal.cli.common import DataDirOption, StoreOption, console, fail, settings_from
 
 
 def serve(
@@ -16,6 +17,9 @@ def serve(
         [], "--cors-origin", help="A browser origin allowed to call the API (repeatable); none by default."
     ),
     rate_limit: int = typer.Option(60, "--rate-limit", min=1, help="State-changing requests per minute per client."),
+    run_config: Path | None = typer.Option(
+        None, "--run", help="Start this run configuration (pivotal run's TOML; replay or backtest) as the server starts."
+    ),
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
 ) -> None:
@@ -33,9 +37,29 @@ def serve(
     from pivotal.api.app import create_app
 
     app = create_app(settings, token, RateLimiter(rate_limit, 60.0), cors_origins=cors_origin)
+    if run_config is not None:  # bad configuration: one line, before anything listens
+        _start_run(app, run_config)
     console.print(f"pivotal API on http://{host}:{port} (schema: /openapi.json, push: ws://{host}:{port}/ws)")
+    console.print(f"dashboard: http://{host}:{port}/")
     if token.generated:  # shown once, here; never logged
         console.print(f"token for state-changing requests (shown once): {token.reveal()}", markup=False, highlight=False)
     else:
         console.print("token for state-changing requests: PIVOTAL_API_TOKEN")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _start_run(app: Any, path: Path) -> None:
+    """``--run``: the run configuration's node, started in the server (``api.runtime_routes``); it plays whether or
+    not a browser is open, and ``GET /api/runtime/status`` follows it."""
+    from pivotal.api.runtime_routes import API_MODES
+    from pivotal.core.errors import PivotalError
+    from pivotal.runtime.config import load_run_config
+
+    try:
+        cfg = load_run_config(path)
+        if cfg.mode not in API_MODES:
+            raise fail(f"{path}: mode: {cfg.mode!r} cannot run in the server yet; use one of {', '.join(API_MODES)}")
+        app.state.runtime.start(cfg)
+    except PivotalError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"started {cfg.mode} of {cfg.strategy} from {path} (status: GET /api/runtime/status)", highlight=False)

@@ -25,7 +25,7 @@ from pivotal.config import toml_error
 from pivotal.core.errors import UserInputError
 from pivotal.risk.config import RiskConfig
 from pivotal.runtime.replay import check_speed
-from pivotal.services.run import MODES
+from pivotal.services.run import LIVE_DATA, MODES, RunRequest
 
 # Keys of the file that name paths (resolved against the file's folder).
 _PATH_KEYS = ("input", "journal", "trades_out", "audit")
@@ -251,6 +251,24 @@ class RunConfig(_Strict):
         if self.audit is not None or self.journal is None:
             return self.audit
         return self.journal.with_name(f"{self.journal.stem}.risk.jsonl")
+
+    def request(self) -> RunRequest:
+        """The ``services.run.RunRequest`` of this configuration: one translation for ``pivotal run`` and the API's
+        runtime routes. Paper/testnet/live read the venue's exchange when the market names none."""
+        from pivotal.services.backtest import CandleSource
+
+        market = self.exchange or (self.venue_exchange if self.mode in LIVE_DATA else None)
+        source = CandleSource(self.input, market, self.symbol, self.timeframe, self.start, self.end)
+        models, orchestrator, keep = self.model_tables()
+        markets = tuple((s, tf) for s, tf in self.markets() if tf is not None) if len(self.symbols) > 1 else ()
+        if len(self.symbols) > 1 and len(markets) != len(self.symbols):
+            raise UserInputError(f"several symbols {self.symbols} need a timeframe (timeframes = [...] or -t)")
+        return RunRequest(
+            self.mode, self.strategy, source, self.params, self.params_file, self.speed, self.venue.fee,
+            self.venue.slippage, self.capital, self.journal, self.risk_config(), self.audit_path(), self.venue_exchange,
+            self.venue.rest_url, self.venue.ws_url, markets, tuple(models), orchestrator, keep,
+            self.venue.adopt_foreign_orders, self.live_training,
+        )  # fmt: skip
 
 
 def risk_config(table: dict[str, Any]) -> RiskConfig:

@@ -127,9 +127,11 @@ def execute(
     sleep: Sleeper | None = None,
     observer: Callable[[MarketEvent], None] | None = None,
     on_start: Callable[[TradingNode], None] | None = None,
+    on_session: Callable[[ReplaySession], None] | None = None,
 ) -> RunOutcome:
     """Run ``prepared`` in its mode; ``observer`` sees each replayed event after the node processed it, ``on_start``
-    the node before the first event (the status view keeps it to take snapshots)."""
+    the node before the first event (the status view keeps it to take snapshots), ``on_session`` the replay session
+    before it plays (the API controls it: pause, resume, seek, speed, stop)."""
     req, bars = prepared.request, prepared.bars
     if req.mode in LIVE_DATA:
         return execute_live(prepared, observer=observer, on_start=on_start)
@@ -178,6 +180,8 @@ def execute(
                 observer(event)
 
         session = ReplaySession(HistoricalFeed(list(series)), sink, speed=speed, clock=clock, sleep=sleep)
+        if on_session is not None:
+            on_session(session)
         state = session.run()
         result = node.finish()
         snapshot = node.snapshot(node.last_time, req.capital)
