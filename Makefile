@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 DEMO_OUT ?= pivotal-out/demo
 
-.PHONY: install install-dev demo test test-unit lint bench web-vendor
+.PHONY: install install-dev demo dashboard test test-unit lint bench web-vendor
 
 # Two stamps: the demo needs only the package's own dependencies; lint, tests and benchmarks need the extras.
 $(BIN)/.installed-demo: pyproject.toml
@@ -34,6 +34,12 @@ demo: install
 	@$(BIN)/pivotal models show $(DEMO_MODEL) > /dev/null 2>&1 || echo "no $(DEMO_MODEL) checkpoint yet: training a small CNN on BTC/USDT 1h, June 2023 to May 2024 (about a minute on 2 CPU cores, once)"
 	$(BIN)/pivotal models show $(DEMO_MODEL) > /dev/null 2>&1 || $(BIN)/pivotal train --model cnn --name $(DEMO_MODEL) -e binance -s BTC/USDT -t 1h --epochs 2 --walk-forward 300/1/60 --folds 1 --start 2023-06-01 --end 2024-06-01 --threads 2
 	$(BIN)/pivotal run --config docs/examples/demo-model.toml --out $(DEMO_OUT)/model
+	@echo "watch the replay in the browser: make dashboard (API and dashboard on http://127.0.0.1:8765/, Ctrl-C stops it)"
+
+# The demo's replay behind the HTTP API and the browser dashboard (after `make demo`, which imports the data): the
+# node plays docs/examples/demo.toml and keeps serving at http://127.0.0.1:8765/ until Ctrl-C.
+dashboard: install
+	$(BIN)/pivotal serve --run docs/examples/demo.toml
 
 lint: install-dev
 	$(BIN)/ruff check .
