@@ -3,6 +3,7 @@ tmp_path), its token, and a real-data slice imported into that store."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from pivotal.config import Settings, load_settings
 from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
 
-TOKEN = "test-token-0123456789abcdef"  # pragma: allowlist secret
+TOKEN = secrets.token_urlsafe(24)  # made per test session, never a constant in the repo
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BARS = 3000  # of binance BTC/USDT 1h: enough for level-3 pivots, imported in well under a second
 

@@ -5,6 +5,7 @@ Debian's Chromium driven by Playwright. Screenshots go to ``pivotal-out/test-art
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
@@ -27,7 +28,7 @@ from pivotal.data.candles import Candles
 from pivotal.data.resample import resample
 from tests.conftest import CHROMIUM, REPO
 
-TOKEN = "browser-test-token-0123456789"  # pragma: allowlist secret
+TOKEN = secrets.token_urlsafe(24)  # made per test session, never a constant in the repo
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ARTIFACTS = REPO / "pivotal-out" / "test-artifacts" / "browser"
 BARS = {"1m": 1500, "1h": 7200}  # stored; 4h and 1d are resampled from the 1h slice (the 1d file ends in 2020)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -30,7 +31,8 @@ from pivotal.testexchange.tape import SymbolData, load_symbol
 
 MIN = 60_000
 START = int(pd.Timestamp("2024-03-01T00:00Z").value // 1_000_000)
-KEY, SECRET = "test-api-key", "test-api-secret"  # pragma: allowlist secret
+KEY, SECRET = secrets.token_hex(16), secrets.token_hex(32)  # made per test session, never stored
+CREDS = {"api_key": KEY, "api_secret": SECRET}  # the test exchange accepts these
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +110,7 @@ def test_testnet_sends_orders_at_the_decision_and_books_the_exchange_fills(
     monkeypatch.setenv("PIVOTAL_EXCHANGE_API_KEY", KEY)
     monkeypatch.setenv("PIVOTAL_EXCHANGE_API_SECRET", SECRET)
     end, journal = START + 240 * MIN, tmp_path / "testnet.jsonl"
-    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1m",), start=START + 60 * MIN, preloaded=btc_1m) as ex:
+    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1m",), start=START + 60 * MIN, preloaded=btc_1m, **CREDS) as ex:
         ex.pause()
         done = threading.Event()
         stepper = step_clock(ex, end + MIN, done, 0.01)
@@ -135,7 +137,7 @@ def test_kill_9_at_random_moments_loses_no_fill_and_sends_no_order_twice(
     end, journal = START + 600 * MIN, tmp_path / "crash.jsonl"
     env = {**os.environ, "PIVOTAL_EXCHANGE_API_KEY": KEY, "PIVOTAL_EXCHANGE_API_SECRET": SECRET}
     cmd = [sys.executable, "-c", "from pivotal.cli.main import app; app()"]
-    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1m",), start=START + 60 * MIN, preloaded=btc_1m) as ex:
+    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1m",), start=START + 60 * MIN, preloaded=btc_1m, **CREDS) as ex:
         ex.pause()
         done = threading.Event()
         kills_done = threading.Event()
@@ -203,7 +205,7 @@ def test_a_crash_around_a_submit_is_reconciled_by_client_id(
     monkeypatch.setenv("PIVOTAL_EXCHANGE_API_KEY", KEY)
     monkeypatch.setenv("PIVOTAL_EXCHANGE_API_SECRET", SECRET)
     end, journal = START + 240 * MIN, tmp_path / "j.jsonl"
-    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1m",), start=end + MIN, preloaded=btc_1m) as ex:
+    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1m",), start=end + MIN, preloaded=btc_1m, **CREDS) as ex:
         ex.pause()  # every bar is closed: the feed backfills them all, the exchange fills at its clock
 
         def run(venue: Any) -> Any:

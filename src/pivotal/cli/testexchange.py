@@ -26,8 +26,12 @@ def serve(
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
     port: int = typer.Option(0, "--port", help="Port; 0 picks a free one."),
-    api_key: str = typer.Option("test-api-key", "--api-key", help="The API key clients must send."),
-    api_secret: str = typer.Option("test-api-secret", "--api-secret", help="The secret clients sign with."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="The API key clients must send (default: made at start, printed)."
+    ),
+    api_secret: str | None = typer.Option(
+        None, "--api-secret", help="The secret clients sign with (default: made at start, printed)."
+    ),
     taker_fee: str = typer.Option("0.001", "--taker-fee", help="Taker fee rate (0.001 = 0.1 %)."),
     maker_fee: str = typer.Option("0.001", "--maker-fee", help="Maker fee rate."),
     serve_for: float = typer.Option(0.0, "--for", help="Stop after this many seconds (0: until Ctrl-C)."),
@@ -61,7 +65,8 @@ def serve(
         typer.echo(f"ws {urls['ws']}")
         typer.echo(f"stream {urls['stream']}")
         typer.echo(f"ws-api {urls['ws_api']}")
-        typer.echo(f"symbols {','.join(names)} start {exchange.start_ms} speed {speed} api-key {api_key} secret {api_secret}")
+        typer.echo(f"symbols {','.join(names)} start {exchange.start_ms} speed {speed} "
+                   f"api-key {exchange.api_key} secret {exchange.api_secret}")
         deadline = time.monotonic() + serve_for if serve_for > 0 else float("inf")
         try:
             while time.monotonic() < deadline:

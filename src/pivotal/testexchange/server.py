@@ -5,6 +5,7 @@ configured ccxt / ccxt.pro clients."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -146,8 +147,8 @@ class TestExchange:
         balances: Mapping[str, float | str | Decimal] | None = None,
         taker_fee: float | str = "0.001",
         maker_fee: float | str = "0.001",
-        api_key: str = "test-api-key",
-        api_secret: str = "test-api-secret",
+        api_key: str | None = None,
+        api_secret: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         preloaded: Mapping[str, SymbolData] | None = None,
@@ -175,7 +176,9 @@ class TestExchange:
         quote_default = {"USDT": "10000"} | {rules_for(s).base: "0" for s in ids}
         self.balances = {a: Decimal(str(v)) for a, v in (balances or quote_default).items()}
         self.fees = Decimal(str(taker_fee)), Decimal(str(maker_fee))
-        self.api_key, self.api_secret = api_key, api_secret
+        # the local exchange's own credentials: given, or made for this instance (never a constant in the repo)
+        self.api_key: str = api_key or secrets.token_hex(16)
+        self.api_secret: str = api_secret or secrets.token_hex(32)
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
