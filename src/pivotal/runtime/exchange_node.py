@@ -249,8 +249,8 @@ class ExchangeBook:
         cid, node = request.client_order_id, self.node
         assert node is not None
         journal = node.journal
-        record = next((r for r in journal.records if r.get("key") == f"sent:{cid}"), None) if journal is not None else None
-        done = next((r for r in journal.records if r.get("key") == f"order_done:{cid}"), None) if journal is not None else None
+        record = journal.get(f"sent:{cid}") if journal is not None else None
+        done = journal.get(f"order_done:{cid}") if journal is not None else None
         if record is None and done is not None and done.get("status") == "rejected":
             return str(done["reason"])  # refused before a restart: the re-derived run is refused the same, nothing sent
         found: ExchangeOrder | None = None

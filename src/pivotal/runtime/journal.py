@@ -83,7 +83,7 @@ class Journal:
         self.sync = sync
         self.records: list[dict[str, Any]] = []
         self.torn = False
-        self._keys: set[str] = set()
+        self._keys: dict[str, dict[str, Any]] = {}  # key -> its record (keys are written once)
         self._fd = -1
         if readonly:
             self._load(self.path.read_bytes() if self.path.exists() else b"")
@@ -122,13 +122,17 @@ class Journal:
             self.records.append(record)
             key = record.get("key")
             if key is not None:
-                self._keys.add(key)
+                self._keys.setdefault(key, record)
             pos += len(line) + 1
         return pos
 
     # -- writing ----------------------------------------------------------------------------------------------------
     def has(self, key: str) -> bool:
         return key in self._keys
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The record journaled under ``key`` (None: none); no scan of the records."""
+        return self._keys.get(key)
 
     def append(self, kind: str, key: str | None, record: dict[str, Any], *, sync: bool | None = None) -> bool:
         """Write ``record`` as kind ``kind`` unless ``key`` is already journaled; fsync unless ``sync`` is False.
@@ -143,7 +147,7 @@ class Journal:
             _sync(self._fd)
         self.records.append(full)
         if key is not None:
-            self._keys.add(key)
+            self._keys[key] = full
         return True
 
     def close(self) -> None:
