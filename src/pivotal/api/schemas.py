@@ -88,14 +88,18 @@ class ModelDetailOut(ModelOut):
     online: dict[str, Any] | None = Field(None, description="serving version, staleness per symbol, promotions")
 
 
+# Epoch milliseconds up to the year 9999: beyond it no store or datetime can hold the time (DuckDB refused it as a 500).
+MAX_TS_MS = 253_402_300_799_999
+
+
 class AnnotationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
     symbol: str
     timeframe: str = Field(pattern=TIMEFRAME_PATTERN)
-    entry_ts: int
-    entry_price: float
-    exit_ts: int | None = None
-    exit_price: float | None = None
+    entry_ts: int = Field(ge=0, le=MAX_TS_MS, description="epoch ms of the entry bar's open")
+    entry_price: float = Field(gt=0, allow_inf_nan=False)
+    exit_ts: int | None = Field(None, ge=0, le=MAX_TS_MS)
+    exit_price: float | None = Field(None, gt=0, allow_inf_nan=False)
     direction: Literal["LONG", "SHORT"] | None = None
     notes: str = ""
     tags: list[str] = []
@@ -107,10 +111,10 @@ class AnnotationPatch(BaseModel):
     expected_version: int | None = Field(None, description="optimistic locking: refuse when the stored version differs")
     symbol: str | None = None
     timeframe: str | None = None
-    entry_ts: int | None = None
-    entry_price: float | None = None
-    exit_ts: int | None = None
-    exit_price: float | None = None
+    entry_ts: int | None = Field(None, ge=0, le=MAX_TS_MS)
+    entry_price: float | None = Field(None, gt=0, allow_inf_nan=False)
+    exit_ts: int | None = Field(None, ge=0, le=MAX_TS_MS)
+    exit_price: float | None = Field(None, gt=0, allow_inf_nan=False)
     direction: Literal["LONG", "SHORT"] | None = None
     notes: str | None = None
     tags: list[str] | None = None
