@@ -18,13 +18,14 @@ executed by the execution model (decision at close t, fill at the next open).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from pivotal.core.stats import sharpe
-from pivotal.core.vocabulary import ACTION_BUY, ACTION_HOLD, ACTION_SELL
+from pivotal.core.vocabulary import ACTION_BUY, ACTION_HOLD, ACTION_SELL, ACTIONS
 from pivotal.models.dqn import POSITIONS
 from pivotal.training.dataset import SampleSet
 
@@ -69,6 +70,43 @@ def macro_f1(y: np.ndarray, p: np.ndarray, n_classes: int) -> float:
             continue
         scores.append(2 * tp / (2 * tp + fp + fn))
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, n_classes: int = len(ACTIONS)) -> np.ndarray:
+    """``m[i, j]`` = how many samples of true class i were predicted as j."""
+    m = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(m, (np.asarray(truth, np.int64), np.asarray(predicted, np.int64)), 1)
+    return m
+
+
+def classification_metrics(truth: np.ndarray, predicted: np.ndarray, labels: Sequence[str] = ACTIONS) -> dict[str, Any]:
+    """Accuracy, per-class precision / recall / F1 / support, their macro means over the classes that occur (in the
+    truth or the predictions), and the confusion matrix (rows: truth, columns: predicted, in ``labels`` order).
+    A ratio with a zero denominator is None (no sample to judge), never a made-up 0 or 1."""
+    truth, predicted = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
+    m = confusion_matrix(truth, predicted, len(labels))
+    per_class: dict[str, dict[str, Any]] = {}
+    for c, name in enumerate(labels):
+        tp, fp, fn = int(m[c, c]), int(m[:, c].sum() - m[c, c]), int(m[c, :].sum() - m[c, c])
+        precision = tp / (tp + fp) if tp + fp else None
+        recall = tp / (tp + fn) if tp + fn else None
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": int(m[c, :].sum())}
+
+    def macro(key: str) -> float | None:
+        values = [v[key] for v in per_class.values() if v[key] is not None]
+        return float(np.mean(values)) if values else None
+
+    return {
+        "n": len(truth),
+        "accuracy": accuracy(truth, predicted) if len(truth) else None,
+        "per_class": per_class,
+        "macro_precision": macro("precision"),
+        "macro_recall": macro("recall"),
+        "macro_f1": macro("f1"),
+        "labels": list(labels),
+        "confusion_matrix": m.tolist(),
+    }
 
 
 def mae(y: np.ndarray, p: np.ndarray) -> float:
