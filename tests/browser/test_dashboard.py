@@ -1,15 +1,24 @@
 """The dashboard in headless Chromium over real binance BTC/USDT candles: four synchronized panes draw the stored
 candles and exactly the API's pivots as markers; events pushed through the hub appear on the page; a WebSocket drop
-resumes with ``last_seq`` without losing or repeating a message, and a gap too long for the buffer makes it reload."""
+resumes with ``last_seq`` without losing or repeating a message, and a gap too long for the buffer makes it reload.
+A model run started through the API is followed as it plays (predictions drawn, every fill a marker, PnL), the
+threshold slider and the live-training switch call their routes, and the order-book panel draws the stored depth."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from pivotal.config import load_settings
+from pivotal.core.clock import SimulatedClock
+from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
-from tests.browser.conftest import AUTH, Server
+from pivotal.data.importers.shared_parquet import read_shared
+from tests.api.test_api_learning import train_tiny_cnn
+from tests.browser.conftest import AUTH, TOKEN, Server
 
 TIMEFRAMES = ["1m", "1h", "4h", "1d"]
 STEP = {"1m": 60_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
@@ -58,7 +67,8 @@ def test_dashboard_draws_candles_and_the_apis_pivots_in_four_panes(page: Any, se
         "() => [...document.querySelectorAll('.pane')].map(p => [...p.querySelectorAll('canvas')].map(c => c.width * c.height))"
     )
     assert len(sizes) == 4 and all(s and max(s) > 10_000 for s in sizes)
-    assert page.locator("#not-built").inner_text().count("annotation tool") == 1
+    assert page.locator("#cob-info").inner_text() == "no order-book data stored for BTC/USDT"  # none imported here
+    assert page.evaluate("pivotalState.cob.state") == "none" and page.locator("#cob-canvas").is_hidden()
     # highs above the bar, lows below, as the API says
     for tf in TIMEFRAMES:
         above = page.evaluate(
@@ -162,3 +172,114 @@ def test_a_gap_longer_than_the_buffer_reloads_the_page_state(page: Any, server: 
     page.wait_for_function(f"pivotalState.ws.lastSeq === {last}")
     assert _state(page)["ws"]["received"] == [last]  # nothing replayed twice, nothing pretended
     assert [p["bars"] for p in _state(page)["panes"]] == [min(SHOWN, len(stored[tf])) for tf in TIMEFRAMES]
+
+
+def _pace(server: Server, real_s: float) -> None:
+    """The server's replays (at 100x: a 1h bar is 36 s of waits) on a simulated clock each wait moves on, plus
+    ``real_s`` real seconds per bar (the page watches a run in progress)."""
+    clock = SimulatedClock(0)
+
+    def sleep(wait_ms: int) -> None:
+        clock.advance(wait_ms)
+        time.sleep(real_s * wait_ms / 36_000)
+
+    manager = server.app.state.runtime
+    manager.clock_factory, manager.sleep = (lambda: clock), sleep
+
+
+def test_a_model_run_started_through_the_api_draws_predictions_and_trades_and_the_controls_act(
+    page: Any, server: Server, stored: dict[str, Candles], shared_data: Path
+) -> None:
+    base = train_tiny_cnn(shared_data, load_settings())
+    _pace(server, 0.1)
+    _open(page, server)
+    assert page.locator("#buy-slider").is_disabled() and page.locator("#sell-slider").is_disabled()
+    assert page.locator("#controls-reason").inner_text() == "no model run; start one with POST /api/realtime-inference/start"
+    assert page.locator("#model-select option").all_inner_texts() == ["cnn"]
+    page.fill("#token-input", TOKEN)
+    page.dispatch_event("#token-input", "change")
+    run = {"model_name": "cnn", "symbol": "BTC/USDT", "start": int(base.ts[450]), "end": int(base.ts[-1]) + 3_600_000,
+           "enable_live_training": True, "speed": 100, "buy_threshold": 0.01, "sell_threshold": 0.01}  # fmt: skip
+    assert httpx.post(f"{server.url}/api/realtime-inference/start", json=run, headers=AUTH).status_code == 202
+    # the page follows the run: predictions drawn on the 1h pane, fills as markers, the controls switched on
+    page.wait_for_function("pivotalState.panes.some(p => p.timeframe === '1h' && p.predicted >= 3)")
+    page.wait_for_function("pivotalState.fills.length >= 1")
+    page.wait_for_function("!document.getElementById('buy-slider').disabled")
+    assert page.locator("#controls-reason").inner_text().startswith("model run of cnn")
+    page.locator("#buy-slider").fill("0.05")
+    page.wait_for_function("pivotalState.commands.includes('/api/realtime-inference/thresholds')")
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{server.url}/api/realtime-inference/status").json()["runtime"]["model"]["thresholds"]["buy"] != 0.05:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # live training: on for this run, switched off from the page; the training panel shows the run's statistics
+    assert page.locator("#live-training-toggle").is_checked() and page.locator("#live-training-toggle").is_enabled()
+    page.wait_for_function("document.getElementById('training-body').textContent.includes('live training on')")
+    page.locator("#live-training-toggle").uncheck()
+    page.wait_for_function("pivotalState.commands.includes('/api/realtime-inference/live-training')")
+    while httpx.get(f"{server.url}/api/realtime-inference/status").json()["runtime"]["model"]["live_training"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    page.wait_for_function("document.getElementById('training-body').textContent.includes('live training off')")
+    serving = httpx.get(f"{server.url}/api/models/cnn").json()["id"]
+    assert f"serving {serving} · running" in page.locator("#training-body").inner_text()  # the checkpoint it serves
+    page.locator("#inference-toggle").click()  # "stop inference"
+    page.wait_for_function("pivotalState.inference && pivotalState.inference.active === false")
+    page.wait_for_function("pivotalState.live.some(m => m.type === 'run_finished')")
+    trades = httpx.get(f"{server.url}/api/runtime/trades").json()
+    assert len(trades) >= 1
+    expected = sorted([("entry", t["entry_time"], t["entry_fill"]) for t in trades] +
+                      [("exit", t["exit_time"], t["exit_fill"]) for t in trades])  # fmt: skip
+    shown = page.evaluate("pivotalState.fills.map(f => [f.part, f.ts, f.price])")
+    assert sorted(tuple(f) for f in shown) == expected  # every fill of the run, once, at its price
+    hour = page.evaluate(
+        """() => { const p = pivotalState.panes.find(p => p.timeframe === '1h');
+                   const last = pivotalState.predictions.filter(x => x.timeframe === '1h').pop();
+                   return {fills: p.tradeMarkers, line: p.predLines[1].data().at(-1).value, want: last.pivots[0].price,
+                           levels: last.pivots.length, close: last.close}; }"""
+    )
+    assert hour["fills"] == len(expected) and hour["line"] == hour["want"] and hour["levels"] == 3
+    assert page.locator("#prediction-levels tbody tr").count() == 3
+    page.wait_for_function("document.getElementById('pnl-trades').textContent !== '–'")
+    pnl = httpx.get(f"{server.url}/api/runtime/pnl").json()
+    page.wait_for_function(f"document.getElementById('pnl-trades').textContent === '{pnl['trades']}'")
+    assert page.locator("#pnl-equity").inner_text() == f"{pnl['equity']:.2f}"
+    assert page.locator("#decision-log li").count() == min(20, page.evaluate("pivotalState.decisions.length"))
+    # the start button: the chosen model replays what its pane shows, at the chosen pace, live training as ticked
+    page.locator("#live-training-toggle").uncheck()
+    page.select_option("#speed-select", "0")
+    first_1h = page.evaluate("pivotalState.panes.find(p => p.timeframe === '1h').first_ts")
+    page.locator("#inference-toggle").click()
+    page.wait_for_function("pivotalState.inference.active === true && pivotalState.run.events > 0")
+    status = httpx.get(f"{server.url}/api/runtime/status").json()
+    assert (status["strategy"], status["start"], status["timeframes"]) == ("model", first_1h, ["1h"])
+    assert status["model"]["live_training"] is status["model"]["live_training_switchable"] is False
+    assert status["session"]["speed"] == 0
+    page.wait_for_function("document.getElementById('controls-reason').textContent.endsWith('(it was started without it)')")
+    assert page.locator("#live-training-toggle").is_disabled()  # nothing to switch on: said, not pretended
+    page.locator("#inference-toggle").click()  # stop it again (at max pace the page may have been told to reload)
+    page.wait_for_function("pivotalState.inference.active === false && pivotalState.run && !pivotalState.run.running")
+    assert httpx.get(f"{server.url}/api/runtime/status").json()["summary"]["status"] == "stopped"
+
+
+def test_the_order_book_panel_draws_the_stored_depth(page: Any, server: Server, shared_data: Path) -> None:
+    store = open_store(load_settings())
+    try:
+        for kind in ("book_snapshot", "depth_updates", "trades"):
+            read_shared(shared_data / "binance" / f"BTCUSDT-{kind}.parquet").write(store)
+    finally:
+        store.close()
+    _open(page, server)
+    page.wait_for_function("pivotalState.cob.state === 'drawn'")
+    heat = httpx.get(f"{server.url}/api/cob/heatmap", params={"exchange": "binance", "symbol": "BTC/USDT"}).json()
+    assert page.evaluate("pivotalState.cob.rows") == len(heat["ts"]) == 300
+    assert page.locator("#cob-info").inner_text().startswith("imbalance · 300 s to ")
+    coloured = page.evaluate(
+        """() => { const c = document.getElementById('cob-canvas');
+                   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+                   for (let i = 0; i < d.length; i += 4) if (d[i] !== 0x17 || d[i + 1] !== 0x1a) n++;
+                   return n; }"""
+    )
+    assert coloured > 1000  # cells painted over the background
+    page.select_option("#cob-metric", "spread")
+    page.wait_for_function("pivotalState.cob.metric === 'spread' && pivotalState.cob.state === 'drawn'")

@@ -15,8 +15,11 @@ from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse
 
 from pivotal.api import errors
+from pivotal.api.cob_routes import mount_cob
 from pivotal.api.hub import Hub
 from pivotal.api.jobs import JobRunner
+from pivotal.api.learning_routes import mount_learning
+from pivotal.api.optimize_routes import mount_optimize
 from pivotal.api.runtime_routes import mount_runtime
 from pivotal.api.schemas import (
     TIMEFRAME_PATTERN,
@@ -42,6 +45,7 @@ from pivotal.api.schemas import (
     SeriesOut,
 )  # fmt: skip
 from pivotal.api.security import RateLimiter, Token, guard
+from pivotal.api.training_routes import mount_training
 from pivotal.api.web import mount_web
 from pivotal.config import Settings, load_settings
 from pivotal.core.errors import DataNotFound
@@ -75,9 +79,10 @@ def create_app(
     jobs = JobRunner(settings, hub.publish)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(this: FastAPI) -> AsyncIterator[None]:
         yield
         jobs.shutdown()
+        this.state.training.shutdown()  # annotation training jobs and replay sessions (api.training_routes)
 
     # no /docs or /redoc: their pages load scripts from a CDN, and the API must work offline; the schema is /openapi.json
     app = FastAPI(title="pivotal", version="1", lifespan=lifespan, responses=ERRORS, docs_url=None, redoc_url=None)
@@ -310,5 +315,9 @@ def create_app(
                 await websocket.close()
 
     mount_runtime(app, hub, settings)  # runtime node control and its risk engine (api.runtime_routes)
+    mount_training(app, hub, settings)  # training on annotations, replay vs annotations (api.training_routes)
+    mount_learning(app, hub, settings)  # realtime inference over that node, live-training stats (api.learning_routes)
+    mount_cob(app, hub, settings)  # the order-book heatmap over stored depth (api.cob_routes)
+    mount_optimize(app, hub, settings)  # optimisation jobs: start, status, results, resume (api.optimize_routes)
     mount_web(app)  # the browser UI: / and /static (api.web)
     return app

@@ -1,8 +1,10 @@
 """Runtime and risk routes of ``pivotal serve``: start one trading node (a replay or a backtest of a run
 configuration, the keys of ``pivotal run``'s TOML) in a background thread of the server, control its replay session
 (pause, resume, seek, speed, stop), read its positions, orders and PnL (``TradingNode.snapshot``), and read or reset
-its risk engine. Everything the node does goes to the WebSocket hub as it happens: closed candles of the traded
-markets, orders, fills, positions, trades, breaker trips and a final ``run_finished``.
+its risk engine. Everything the node does goes to the WebSocket hub as it happens: ``run_started``, closed candles of
+the traded markets, orders, fills, positions, trades, breaker trips, for a model strategy each decision and the model
+outputs behind it (``prediction``: next pivot per level as a price and a time), and a final ``run_finished``. A model
+run's buy/sell thresholds and live-training switch are changed between two events (``api.learning_routes``).
 
 Thin over ``runtime.config`` (validation, one-line errors), ``services.run.prepare`` and ``runtime.runner.execute``
 (the code ``pivotal run`` runs): its ``on_start`` hook hands over the node, ``on_session`` the replay session and
@@ -17,9 +19,9 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Body, FastAPI, HTTPException
 from pydantic import BaseModel, Field
@@ -29,11 +31,17 @@ from pivotal.config import Settings
 from pivotal.core.clock import Clock
 from pivotal.core.errors import DataNotFound, PivotalError, UserInputError
 from pivotal.core.events import BarClosed, MarketEvent
+from pivotal.core.timeframes import TIMEFRAMES
 from pivotal.risk.audit import AuditLog
 from pivotal.risk.engine import RiskEngine
 from pivotal.runtime.config import RunConfig, validate
 from pivotal.runtime.node import TradingNode
 from pivotal.runtime.replay import ReplaySession, Sleeper
+from pivotal.services.api_queries import prediction_event
+from pivotal.strategies.model_strategy import ModelStrategy
+
+if TYPE_CHECKING:
+    from pivotal.runtime.learning import LiveLearning
 
 API_MODES = ("replay", "backtest")  # the live modes (paper, testnet, live) are started with `pivotal run` for now
 _PATH_KEYS = ("input", "journal", "audit", "trades_out", "out", "params_file")
@@ -91,6 +99,16 @@ def config_from_body(body: dict[str, Any], settings: Settings) -> RunConfig:
     return cfg
 
 
+def model_strategy(node: TradingNode) -> ModelStrategy | None:
+    """The node's model strategy, under a risk wrapper (``RiskManaged.strategy``) or not; None for a rule strategy."""
+    inner: Any = node.inner
+    for _ in range(3):
+        if isinstance(inner, ModelStrategy):
+            return inner
+        inner = getattr(inner, "strategy", None)
+    return None
+
+
 class RuntimeRun:
     """One node started by the API: its thread, node, replay session, outcome and what was published."""
 
@@ -110,6 +128,7 @@ class RuntimeRun:
         self._trades = 0
         self._trips: set[tuple[str, str]] = set()
         self._reopened = False  # the finished run's audit log, reopened by a reset
+        self._decided = 0  # model strategy: orchestrator decisions already published
 
     @property
     def running(self) -> bool:
@@ -152,6 +171,7 @@ class RuntimeRun:
                     self._orders.add(o.id)
                     self._send("order", {**asdict(o), "time": node.last_time})
             self._closed_trades(node)
+            self._model_events(node)
             positions = {p.symbol: _clean(asdict(p)) for p in snap.positions}
             for symbol, p in positions.items():
                 old = self._positions.get(symbol)
@@ -168,6 +188,24 @@ class RuntimeRun:
                     if (t["rule"], t["symbol"]) not in self._trips:
                         self._send("breaker", {**_clean(t), "state": snap.risk["state"], "reason": snap.risk["reason"]})
                 self._trips = trips
+
+    def _model_events(self, node: TradingNode) -> None:
+        """A model strategy: each new orchestrator decision (action, score, confidence, why) and the model outputs
+        behind it, with each level's next pivot as a price and a time (``prediction``)."""
+        strategy = model_strategy(node)
+        if strategy is None:
+            return
+        decisions = strategy.orchestrator.decisions
+        for d in decisions[self._decided :]:
+            tf_ms = TIMEFRAMES.get(node.markets.get(d.symbol, ""), 0)
+            close = node.last_price.get(d.symbol)
+            if close is not None:
+                for out in strategy.outputs.last_predictions(d.symbol, d.ts).values():
+                    if int(out.timestamp) == d.ts:
+                        self._send("prediction", {**prediction_event(out.to_dict(), close, tf_ms),
+                                                  "timeframe": node.markets.get(d.symbol)})  # fmt: skip
+            self._send("decision", {**d.to_dict(), "timeframe": node.markets.get(d.symbol)})
+        self._decided = len(decisions)
 
     def _closed_trades(self, node: TradingNode) -> None:
         """An exit fill and the trade for each trade closed since the last call."""
@@ -207,17 +245,106 @@ class RuntimeRun:
         }  # fmt: skip
         self._send("run_finished", self.summary)
 
+    # -- a model run: thresholds and live training, changed between two events -------------------------------------
+    def strategy(self) -> ModelStrategy:
+        """The running node's model strategy; 409 when the run trades something else or has not started."""
+        node = self.node
+        if node is None:
+            raise HTTPException(409, "the run has not started its node yet; retry in a moment")
+        strategy = model_strategy(node)
+        if strategy is None:
+            raise HTTPException(409, f"the running node trades strategy {self.cfg.strategy!r}, which has no model "
+                                     "thresholds; start a model run with POST /api/realtime-inference/start")  # fmt: skip
+        return strategy
+
+    def learning(self) -> LiveLearning | None:
+        """The run's live learning (``runtime.learning.LiveLearning``), found among its data engine's listeners (the
+        runner attaches it there; it hands the API no other reference)."""
+        from pivotal.runtime.learning import LiveLearning
+
+        engine = None if self.node is None else self.node.data_engine
+        for listener in getattr(engine, "_listeners", ()):
+            owner = getattr(listener, "__self__", None)
+            if isinstance(owner, LiveLearning):
+                return owner
+        return None
+
+    def set_thresholds(self, buy: float, sell: float) -> dict[str, Any]:
+        """New buy/sell thresholds for the orchestrator, in force from the next decision (taken under the node's lock:
+        never half-way through a bar)."""
+        if not self.running:
+            raise HTTPException(409, "the run has finished; thresholds apply to a running model node")
+        strategy = self.strategy()
+        with self.lock:
+            strategy.orchestrator.config = replace(strategy.orchestrator.config, buy_threshold=buy, sell_threshold=sell)
+            since = self.node.last_time if self.node is not None else None
+        view = {**self.thresholds(), "since": since}
+        self._send("thresholds", view)
+        return view
+
+    def thresholds(self) -> dict[str, Any]:
+        c = self.strategy().orchestrator.config
+        return {"buy": c.buy_threshold, "sell": c.sell_threshold}
+
+    def set_live_training(self, enabled: bool) -> dict[str, Any]:
+        """Stop or resume queueing live pivot samples for every model of the run (its trainers keep their state).
+        A run started without live training has no queue or trainer to resume: 409 saying how to get one."""
+        if not self.running:
+            raise HTTPException(409, "the run has finished; live training is switched on a running model node")
+        self.strategy()
+        learning = self.learning()
+        if learning is None:
+            raise HTTPException(409, "this run was started without live training, so it has no sample queue or trainer "
+                                     "to switch on; stop it and start it again with enable_live_training true")  # fmt: skip
+        with self.lock:
+            for m in learning.models:
+                m.trains = enabled and m.queue is not None
+        view = {"enable_live_training": enabled, "models": {m.name: m.trains for m in learning.models}}
+        self._send("training", {"event": "live_training", **view})
+        return view
+
+    def model_view(self) -> dict[str, Any] | None:
+        """The model run's models, thresholds and live-training switch (None for a rule strategy)."""
+        node = self.node
+        strategy = None if node is None else model_strategy(node)
+        if self.cfg.strategy != "model":
+            return None
+        out: dict[str, Any] = {"models": [m.name for m in self.cfg.models], "live_training": self.cfg.live_training,
+                               "live_training_switchable": False, "thresholds": None, "decisions": 0}  # fmt: skip
+        if strategy is not None:
+            c = strategy.orchestrator.config
+            out["thresholds"] = {"buy": c.buy_threshold, "sell": c.sell_threshold}
+            out["decisions"] = len(strategy.orchestrator.decisions)
+            learning = self.learning()
+            if learning is not None:  # switchable: the run has its learners (queues, trainers)
+                out["live_training"] = any(m.trains for m in learning.models)
+                out["live_training_switchable"] = any(m.queue is not None for m in learning.models)
+        return out
+
+    def learning_stats(self) -> dict[str, Any] | None:
+        """``LiveLearning.stats()`` per model while the run lives, the run's final stats after it; None without."""
+        if not self.running and self.outcome is not None:
+            return self.outcome.learning
+        learning = self.learning()
+        if learning is None:
+            return None
+        with self.lock:
+            return learning.stats()
+
     # -- views -----------------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         node, session = self.node, self.session
         with self.lock:
             events = node.events if node is not None else 0
             last = node.last_time if node is not None else None
+            model = self.model_view()
         return {
             "running": self.running, "mode": self.cfg.mode, "strategy": self.cfg.strategy,
-            "symbols": list(self.cfg.symbols), "session": None if session is None else asdict(session.status()),
+            "symbols": list(self.cfg.symbols), "timeframes": [tf for _, tf in self.cfg.markets()],
+            "exchange": self.cfg.exchange, "start": self.cfg.start, "end": self.cfg.end,
+            "session": None if session is None else asdict(session.status()),
             "events": events, "last_event_time": last, "published": self.published, "error": self.error,
-            "summary": self.summary,
+            "summary": self.summary, "model": model, "risk": self.cfg.risk is not None,
         }  # fmt: skip
 
     def snapshot(self) -> dict[str, Any]:
@@ -289,6 +416,8 @@ class RuntimeManager:
             run.thread = threading.Thread(target=run.play, args=(prepared, clock, self.sleep), name="pivotal-runtime",
                                           daemon=True)  # fmt: skip
             self.current = run
+            markets = {"symbols": list(cfg.symbols), "timeframes": [tf for _, tf in cfg.markets()]}
+            self.publish("run_started", {"mode": cfg.mode, "strategy": cfg.strategy, "exchange": cfg.exchange, **markets})
             run.thread.start()
         return run
 
@@ -304,6 +433,17 @@ class RuntimeManager:
                 raise HTTPException(409, f"the {run.cfg.mode} run has no replay session to control; it runs to its end")
             raise HTTPException(409, "the replay session has not started yet; retry in a moment")
         return run.session
+
+    def stop(self, timeout: float = 30.0) -> RuntimeRun:
+        """Stop the current run's replay; the node finishes (``run_finished`` on the WebSocket)."""
+        run = self.get()
+        if run.session is not None:
+            run.session.stop()
+        elif run.running:
+            raise HTTPException(409, "the run has no replay session to stop yet; retry in a moment")
+        if run.thread is not None:
+            run.thread.join(timeout)
+        return run
 
     def shutdown(self, timeout: float = 10.0) -> None:
         run = self.current
@@ -353,14 +493,7 @@ def mount_runtime(app: FastAPI, hub: Hub, settings: Settings) -> RuntimeManager:
     @app.post("/api/runtime/stop")
     def runtime_stop() -> dict[str, Any]:
         """Stop the replay; the node finishes (``run_finished`` on the WebSocket)."""
-        run = manager.get()
-        if run.session is not None:
-            run.session.stop()
-        elif run.running:
-            raise HTTPException(409, "the run has no replay session to stop yet; retry in a moment")
-        if run.thread is not None:
-            run.thread.join(30.0)
-        return run.status()
+        return manager.stop().status()
 
     @app.get("/api/runtime/positions")
     def runtime_positions() -> dict[str, Any]:
@@ -396,4 +529,4 @@ def mount_runtime(app: FastAPI, hub: Hub, settings: Settings) -> RuntimeManager:
     return manager
 
 
-__all__ = ["RuntimeManager", "RuntimeRun", "config_from_body", "mount_runtime"]
+__all__ = ["RuntimeManager", "RuntimeRun", "config_from_body", "model_strategy", "mount_runtime"]

@@ -1,5 +1,6 @@
 """Use cases the HTTP API needs beyond the CLI's: a page of candles (downsampled for wide ranges), pivots with their
-confirmation times, annotation create/update/delete, and the risk state of a run's audit log.
+confirmation times, annotation create/update/delete, the risk state of a run's audit log, the run configuration of a
+realtime-inference session and its predictions as drawn, stored live-training statistics and the COB heatmap.
 
 Plain functions over settings returning plain values; bad input raises ``UserInputError`` / ``DataNotFound`` with
 one line. The routes in ``pivotal.api`` only parse and serialise.
@@ -183,3 +184,158 @@ def risk_state(settings: Settings, audit: str) -> dict[str, Any]:
         "resets": sum(e.get("event") == "reset" for e in entries),
         "entries": entries,
     }
+
+
+# --- realtime inference (a model replay run by the API's runtime node) -------------------------------------------
+
+
+def realtime_run_config(
+    settings: Settings,
+    model_name: str,
+    symbol: str,
+    *,
+    exchange: str | None = None,
+    timeframe: str | None = None,
+    enable_live_training: bool = True,
+    mode: str = "replay",
+    start: int | None = None,
+    end: int | None = None,
+    speed: float = 0.0,
+    capital: float = 10_000.0,
+    buy_threshold: float | None = None,
+    sell_threshold: float | None = None,
+    risk: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The run configuration (``pivotal run``'s TOML keys) of ``POST /api/realtime-inference/start``: strategy
+    ``model`` trading checkpoint ``model_name`` on ``symbol``. The exchange and timeframe default to the ones the
+    checkpoint was trained on (its data span), so a model is replayed on the series it knows."""
+    from pivotal.services.train import show_checkpoint
+
+    try:
+        info = show_checkpoint(settings, model_name)
+    except KeyError as exc:
+        raise DataNotFound(str(exc.args[0])) from None
+    span = info.data_span or {}
+    spec = info.extra or {}
+    exchange = exchange or span.get("exchange") or spec.get("exchange")
+    timeframes = span.get("timeframes") or spec.get("timeframes") or []
+    if isinstance(timeframes, str):
+        timeframes = [timeframes]
+    timeframe = timeframe or (timeframes[0] if timeframes else None)
+    if not exchange:
+        raise UserInputError(f"exchange: checkpoint {model_name!r} does not say which exchange it was trained on; give exchange")
+    if not timeframe:
+        raise UserInputError(f"timeframe: checkpoint {model_name!r} does not say its timeframe; give timeframe (e.g. 1h)")
+    orchestrator = {k: v for k, v in (("buy_threshold", buy_threshold), ("sell_threshold", sell_threshold)) if v is not None}
+    body: dict[str, Any] = {
+        "mode": mode, "strategy": "model", "models": [{"name": model_name}], "exchange": exchange,
+        "symbols": [symbol], "timeframes": [timeframe], "speed": speed, "capital": capital,
+        "live_training": enable_live_training, "orchestrator": orchestrator,
+    }  # fmt: skip
+    if start is not None:
+        body["start"] = start
+    if end is not None:
+        body["end"] = end
+    if risk is not None:
+        body["risk"] = risk
+    return body
+
+
+def prediction_event(output: dict[str, Any], close: float, timeframe_ms: int) -> dict[str, Any]:
+    """A model output as the dashboard draws it: each level's predicted next pivot as a price and a time (the output
+    holds ``price_offset`` = ln(price / close at t) and ``bars_until`` in bars of the model's timeframe)."""
+    import math
+
+    t = int(output["timestamp"])
+    pivots = [
+        {**p, "price": float(close * math.exp(float(p["price_offset"]))),
+         "time": t + round(float(p["bars_until"]) * timeframe_ms)}
+        for p in output.get("pivots") or []
+    ]  # fmt: skip
+    keep = ("model_name", "model_type", "symbol", "timestamp", "confidence", "action", "action_probabilities",
+            "direction_vector", "direction_confidence")  # fmt: skip
+    return {**{k: output[k] for k in keep if k in output}, "close": close, "pivots": pivots}
+
+
+def stored_learning_stats(settings: Settings, names: list[str] | None = None) -> dict[str, Any]:
+    """Per model name (all checkpoint names when ``names`` is None): the serving version, staleness per symbol and the
+    trainer's last metrics line, as ``services.online`` reports them (None for a model never promoted)."""
+    from pivotal.services.online import models_root, online_status
+    from pivotal.services.train import list_checkpoints
+
+    wanted = names if names is not None else sorted({c.name for c in list_checkpoints(settings)})
+    return {name: online_status(models_root(settings), name) for name in wanted}
+
+
+# --- order book (COB) heatmap over stored depth ------------------------------------------------------------------
+
+HEATMAP_METRICS = ("imbalance", "volume", "spread")
+
+
+def _no_depth(exchange: str, symbol: str) -> str:
+    pair = symbol.split(":")[0].replace("/", "")
+    return (
+        f"no order-book data stored for {exchange} {symbol}; import its depth capture: pivotal data import "
+        f"{pair}-book_snapshot.parquet {pair}-depth_updates.parquet (and {pair}-trades.parquet)"
+    )
+
+
+def cob_available(settings: Settings, exchange: str, symbol: str) -> dict[str, Any]:
+    """Whether the store holds depth snapshots of the market (what a page asks before drawing a heatmap)."""
+    store = open_store(settings)
+    try:
+        snapshots = store.depth_snapshots(exchange, symbol)
+    finally:
+        store.close()
+    if snapshots.empty:
+        return {"available": False, "snapshots": 0, "message": _no_depth(exchange, symbol)}
+    return {"available": True, "snapshots": int(snapshots["last_update_id"].nunique()), "message": None}
+
+
+def cob_heatmap(
+    settings: Settings,
+    exchange: str,
+    symbol: str,
+    start: int | None = None,
+    end: int | None = None,
+    metric: str = "imbalance",
+    seconds: int = 300,
+    buckets: int = 10,
+) -> dict[str, Any]:
+    """The per-second COB heatmap of ``[start, end)`` (its newest ``seconds`` rows) from the depth stored by ``pivotal
+    data import``: ``values[row][bucket]`` of ``metric`` over the ``±buckets`` around the mid (``spread``: one value
+    per row). ``DataNotFound`` naming the files to import when the store has no depth of that market."""
+    from pivotal.features.cob import CobConfig
+    from pivotal.services.cob import compute_cob, heatmap_of, load_cob_inputs
+
+    if metric not in HEATMAP_METRICS:
+        raise UserInputError(f"metric {metric!r}: use one of {', '.join(HEATMAP_METRICS)}")
+    check_range(start, end)
+    config = CobConfig.for_symbol(symbol)
+    store = open_store(settings)
+    try:
+        inputs = load_cob_inputs(exchange, symbol, store=store, start=start, end=end)
+    except DataNotFound:
+        raise DataNotFound(_no_depth(exchange, symbol)) from None
+    finally:
+        store.close()
+    rows = compute_cob(inputs, config, start, end).features
+    if len(rows) == 0:
+        raise DataNotFound(f"no COB rows of {exchange} {symbol} in that range; the stored depth covers other times")
+    heat = heatmap_of(rows, seconds, buckets)
+
+    def finite(a: np.ndarray) -> list[Any]:
+        return [None if not np.isfinite(x) else float(x) for x in a]
+
+    values: list[Any]
+    if metric == "spread":
+        values = finite(np.asarray(heat.spread, np.float64))
+    else:
+        matrix = np.asarray(heat.imbalance if metric == "imbalance" else heat.volume, np.float64)
+        values = [finite(row) for row in matrix]
+    return {
+        "exchange": exchange, "symbol": symbol, "metric": metric, "bucket_size": config.bucket_size,
+        "ts": np.asarray(heat.ts, np.int64).tolist(), "offsets": np.asarray(heat.offsets, np.int64).tolist(),
+        "low_price": finite(np.asarray(heat.prices, np.float64)[:, 0]) if len(heat.ts) else [],
+        "values": values, "first_ts": int(rows.ts[0]), "last_ts": int(rows.ts[-1]), "rows": len(rows),
+    }  # fmt: skip
