@@ -27,6 +27,8 @@ install-dev: $(BIN)/.installed-dev
 # ETH/USDT 1h in one portfolio (docs/examples/demo.toml), then a small CNN through the orchestrator on BTC/USDT bars it
 # never saw (docs/examples/demo-model.toml; trained first when its checkpoint is missing, about a minute on 2 CPU
 # cores). Status and summary on the terminal; trades.csv, summary.json and the charts go to $(DEMO_OUT)/<run>.
+# It ends in the browser: the model's replay behind the HTTP API and the dashboard (as make dashboard), whose address
+# and token it prints; Ctrl-C stops the server.
 DEMO_MODEL ?= demo-cnn
 demo: install
 	$(BIN)/pivotal data import $(SHARED_DATA)
@@ -34,12 +36,16 @@ demo: install
 	@$(BIN)/pivotal models show $(DEMO_MODEL) > /dev/null 2>&1 || echo "no $(DEMO_MODEL) checkpoint yet: training a small CNN on BTC/USDT 1h, June 2023 to May 2024 (about a minute on 2 CPU cores, once)"
 	$(BIN)/pivotal models show $(DEMO_MODEL) > /dev/null 2>&1 || $(BIN)/pivotal train --model cnn --name $(DEMO_MODEL) -e binance -s BTC/USDT -t 1h --epochs 2 --walk-forward 300/1/60 --folds 1 --start 2023-06-01 --end 2024-06-01 --threads 2
 	$(BIN)/pivotal run --config docs/examples/demo-model.toml --out $(DEMO_OUT)/model
-	@echo "watch the replay in the browser: make dashboard (API and dashboard on http://127.0.0.1:8765/, Ctrl-C stops it)"
+	@echo "the dashboard and the annotation tool: open the addresses below (their #token part unlocks the controls; Ctrl-C stops)"
+	$(BIN)/pivotal serve --run docs/examples/demo-model.toml
 
-# The demo's replay behind the HTTP API and the browser dashboard (after `make demo`, which imports the data): the
-# node plays docs/examples/demo.toml and keeps serving at http://127.0.0.1:8765/ until Ctrl-C.
+# The model's replay (docs/examples/demo-model.toml: the CNN through the orchestrator under the risk engine) behind the
+# HTTP API and the browser dashboard at http://127.0.0.1:8765/ (after `make demo`, which imports the data and trains
+# the model): candles and pivots on four synchronized panes, the model's predictions and actions, trades, PnL, the
+# risk state; "start inference" replays the model over the chart with live training. Serves until Ctrl-C.
 dashboard: install
-	$(BIN)/pivotal serve --run docs/examples/demo.toml
+	@echo "the dashboard and the annotation tool: open the addresses below (their #token part unlocks the controls; Ctrl-C stops)"
+	$(BIN)/pivotal serve --run docs/examples/demo-model.toml
 
 lint: install-dev
 	$(BIN)/ruff check .

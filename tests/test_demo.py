@@ -50,10 +50,11 @@ def test_demo_installs_no_extras_and_replays_a_strategy_and_a_model() -> None:
     demo = _dry_run("demo")
     installs = [line for line in demo if "pip install" in line and "--upgrade pip" not in line]
     assert installs == [".venv/bin/pip install -q -e ."]
-    imported, rule, model = _pivotal_commands(demo)
+    imported, rule, model, serve = _pivotal_commands(demo)
     assert imported == ["data", "import", "../shared/data"]
     assert rule == ["run", "--config", "docs/examples/demo.toml", "--out", "pivotal-out/demo/sma_cross"]
     assert model == ["run", "--config", "docs/examples/demo-model.toml", "--out", "pivotal-out/demo/model"]
+    assert serve == ["serve", "--run", "docs/examples/demo-model.toml"]  # ends with the replay behind the dashboard
     train = _guarded_train(demo)
     config = tomllib.loads((REPO / "docs" / "examples" / "demo-model.toml").read_text())
     name = config["models"][0]["name"]
@@ -79,7 +80,7 @@ def _import(shared_data: Path, *names: str) -> None:
 @pytest.mark.realdata
 def test_the_demo_replays_sma_cross_on_two_symbols_under_the_risk_engine(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
-    _, rule, _ = _pivotal_commands(_dry_run("demo", SHARED_DATA=str(shared_data), DEMO_OUT=str(out)))
+    _, rule, _, _ = _pivotal_commands(_dry_run("demo", SHARED_DATA=str(shared_data), DEMO_OUT=str(out)))
     _import(shared_data, "BTCUSDT-1h-2018-2026.parquet", "ETHUSDT-1h-2018-2026.parquet")
     result = runner.invoke(app, rule)
     assert result.exit_code == 0, result.output
@@ -113,7 +114,7 @@ def test_the_demo_replays_a_trained_cnn(shared_data: Path, tmp_path: Path) -> No
 
     out = tmp_path / "demo-out"
     lines = _dry_run("demo", SHARED_DATA=str(shared_data), DEMO_OUT=str(out))
-    _, _, model_run = _pivotal_commands(lines)
+    _, _, model_run, _ = _pivotal_commands(lines)
     name = _guarded_train(lines)[_guarded_train(lines).index("--name") + 1]
     _import(shared_data, "BTCUSDT-1h-2018-2026.parquet")
     torch.set_num_threads(1)

@@ -40,11 +40,16 @@ def serve(
     if run_config is not None:  # bad configuration: one line, before anything listens
         _start_run(app, run_config)
     console.print(f"pivotal API on http://{host}:{port} (schema: /openapi.json, push: ws://{host}:{port}/ws)")
-    console.print(f"dashboard: http://{host}:{port}/")
+    base = f"http://{host}:{port}"
     if token.generated:  # shown once, here; never logged
         console.print(f"token for state-changing requests (shown once): {token.reveal()}", markup=False, highlight=False)
+        # The fragment never reaches the server; the pages keep it in the tab's sessionStorage and clear the address bar.
+        console.print(f"dashboard: {base}/#token={token.reveal()}", markup=False, highlight=False)
+        console.print(f"annotation tool: {base}/annotate#token={token.reveal()}", markup=False, highlight=False)
     else:
-        console.print("token for state-changing requests: PIVOTAL_API_TOKEN")
+        console.print("token for state-changing requests: PIVOTAL_API_TOKEN (paste it in the pages' token field)")
+        console.print(f"dashboard: {base}/", markup=False, highlight=False)
+        console.print(f"annotation tool: {base}/annotate", markup=False, highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
