@@ -45,7 +45,14 @@ def test_crossed_venues_show_a_negative_spread_and_empty_sides_are_handled() -> 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("BTC/USDT:USDT", "BTC/USDT"), ("BTCUSDT", "BTC/USDT"), ("btc-usd", "BTC/USD"), ("ETH/BTC", "ETH/BTC")],
+    [
+        ("BTC/USDT:USDT", "BTC/USDT"),
+        ("BTCUSDT", "BTC/USDT"),
+        ("btc-usd", "BTC/USD"),
+        ("ETH/BTC", "ETH/BTC"),
+        ("BTC-USDT-SWAP", "BTC/USDT"),
+        ("BTC-USDT", "BTC/USDT"),
+    ],
 )
 def test_symbols_are_normalized(raw: str, expected: str) -> None:
     assert normalize_symbol(raw) == expected
@@ -54,5 +61,7 @@ def test_symbols_are_normalized(raw: str, expected: str) -> None:
 def test_bad_symbol_and_depth_are_refused() -> None:
     with pytest.raises(UserInputError, match="cannot read symbol 'XYZ'"):
         normalize_symbol("XYZ")
+    with pytest.raises(UserInputError, match="cannot read symbol 'BTC-USD-240329'"):
+        normalize_symbol("BTC-USD-240329")  # a dated future is another instrument
     with pytest.raises(UserInputError, match="depth must be at least 1"):
         consolidate("BTC/USDT", {}, depth=0)

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pivotal.core.errors import UserInputError
 from pivotal.runtime.consolidator import Consolidator, VenueSpec
 from pivotal.testexchange import Faults, TestExchange
 from pivotal.testexchange.tape import SymbolData
@@ -77,8 +76,3 @@ def test_spot_and_usdm_consolidate_with_health(
     assert merged.best_ask is not None and merged.best_ask[0] == best_ask
     np.testing.assert_allclose(merged.bid_share.sum(axis=1), merged.bids[:, 1])
     assert set(merged.cross_venue_spread()) == {("binance", "binanceusdm"), ("binanceusdm", "binance")}
-
-
-def test_unsupported_venue_is_refused() -> None:
-    with pytest.raises(UserInputError, match=r"'cb' \(coinbase\) is not built yet"):
-        Consolidator([VenueSpec("cb", object(), ("BTC/USD",), exchange_id="coinbase")])

@@ -1,14 +1,16 @@
 """COBY: several venues' order books in one process, consolidated, with each venue's health.
 
-Each venue runs a ``runtime.capture.Capture`` without a store (its own ccxt.pro client, the raw diff tap, the update-id
-check, REST resyncs, reconnect with backoff), all on one event loop. ``book(symbol)`` merges the books of the venues
-that are in sync and fresh (``data.orderbook.consolidated.consolidate``); a venue whose book is resyncing or older
-than ``max_age_ms`` (exchange event time, against the freshest venue) is left out and says why in ``health()``.
+Binance venues (``binance`` spot, ``binanceusdm``) run a ``runtime.capture.Capture`` without a store (the raw diff tap,
+the ``U``/``u``/``pu`` check, REST resyncs, reconnect with backoff); Coinbase, Bybit and OKX run a
+``runtime.venues.SocketBookFeed`` with their own wire format and sequence rule (Coinbase ``sequence_num``, Bybit
+``u``, OKX ``seqId``/``prevSeqId`` and the CRC32 checksum; resync = a fresh snapshot on a new connection). All run on
+one event loop, each with its own ccxt.pro client. ``book(symbol)`` merges the books of the venues that are in sync
+and fresh (``data.orderbook.consolidated.consolidate``); a venue whose book is resyncing or older than
+``max_age_ms`` (exchange event time, against the freshest venue) is left out and says why in ``health()``.
 
-Built: the Binance family (``binance`` spot, ``binanceusdm``), whose raw ``U``/``u``/``pu`` diffs the capture checks.
-Not built: Coinbase, Bybit, OKX — their streams carry other sequence schemes (Coinbase ``sequence``, Bybit ``u``/``seq``
-with snapshots on the socket, OKX ``seqId``/``prevSeqId`` and CRC32 checksums) and need a tap each; a venue of those
-is refused with that message rather than consolidated on an unchecked book.
+Instruments: each venue's symbol is normalized to ``BASE/QUOTE``; USD and USDT (and USDC) are different instruments
+and are kept apart unless ``quote_groups`` maps them together explicitly (``{"USDT": "USD"}``: BTC/USDT books join
+the BTC/USD book, at face value, with each venue's own quote in ``health``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from typing import Any
 
 from pivotal.core.clock import Clock, WallClock
 from pivotal.core.errors import UserInputError
+from pivotal.data.orderbook.book import OrderBook
 from pivotal.data.orderbook.consolidated import ConsolidatedBook, consolidate, normalize_symbol
 from pivotal.runtime.capture import Capture
+from pivotal.runtime.venues import PROTOCOLS, SocketBookFeed
 
-SUPPORTED = ("binance", "binanceusdm")
+SUPPORTED = ("binance", "binanceusdm", "coinbase", "bybit", "okx")
+BINANCE = ("binance", "binanceusdm")
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class VenueSpec:
     name: str
     exchange: Any
     symbols: tuple[str, ...]
-    exchange_id: str = "binance"  # which sequence rules apply (one of SUPPORTED)
+    exchange_id: str = "binance"  # which wire format and sequence rules apply (one of SUPPORTED)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class VenueHealth:
     synced: bool
     messages: int
     gaps: int
+    checksum_failures: int
     resyncs: int
     reconnects: int
     last_event_ms: int | None  # exchange event time of the newest diff
@@ -50,6 +56,7 @@ class VenueHealth:
     behind_ms: int | None  # the freshest venue's event time minus this one's (a stalled venue grows this)
     included: bool  # in the consolidated book now
     reason: str  # why not, when not
+    quote: str = ""  # the venue's own quote currency (differs from the instrument's where quote_groups joined them)
 
 
 class Consolidator:
@@ -62,6 +69,8 @@ class Consolidator:
         depth: int = 20,
         max_age_ms: int = 5_000,
         clock: Clock | None = None,
+        quote_groups: dict[str, str] | None = None,
+        on_update: Callable[[str, str], None] | None = None,
         **capture_options: Any,
     ) -> None:
         if not venues:
@@ -72,26 +81,57 @@ class Consolidator:
         for v in venues:
             if v.exchange_id not in SUPPORTED:
                 raise UserInputError(
-                    f"consolidator: venue {v.name!r} ({v.exchange_id}) is not built yet; sequence-checked books exist "
-                    f"for {', '.join(SUPPORTED)} only (Coinbase, Bybit, OKX need their own diff tap)"
+                    f"consolidator: venue {v.name!r} ({v.exchange_id}) is not supported; use one of {', '.join(SUPPORTED)}"
                 )
         self.venues = list(venues)
         self.depth, self.max_age_ms = depth, max_age_ms
         self.clock: Clock = clock or WallClock()
-        self.captures = {
-            v.name: Capture(v.exchange, v.symbols, None, depth=True, trades=False, clock=self.clock, **capture_options)
-            for v in venues
-        }
-        self._instruments = {v.name: {normalize_symbol(s): s for s in v.symbols} for v in venues}
+        self.quote_groups = {k.upper(): v.upper() for k, v in (quote_groups or {}).items()}
+        self.on_update = on_update
+        self.captures: dict[str, Capture] = {}
+        self.feeds: dict[str, SocketBookFeed] = {}
+        for v in venues:
+            if v.exchange_id in BINANCE:
+                cap = Capture(v.exchange, v.symbols, None, depth=True, trades=False, clock=self.clock, **capture_options)
+                self._tap_capture(v.name, cap)
+                self.captures[v.name] = cap
+            else:
+                backoff = {k: capture_options[k] for k in ("backoff_base_s", "backoff_cap_s", "jitter") if k in capture_options}
+                feed = SocketBookFeed(v.exchange, v.symbols, PROTOCOLS[v.exchange_id](), clock=self.clock, **backoff)
+                feed.on_update = lambda symbol, name=v.name: self._updated(name, symbol)
+                self.feeds[v.name] = feed
+        self._instruments = {v.name: {self.instrument(s): s for s in v.symbols} for v in venues}
         self._stop = asyncio.Event()
+
+    def instrument(self, symbol: str) -> str:
+        """The consolidated instrument of a venue symbol: ``BASE/QUOTE`` with ``quote_groups`` applied."""
+        base, quote = normalize_symbol(symbol).split("/")
+        return f"{base}/{self.quote_groups.get(quote, quote)}"
+
+    def _tap_capture(self, venue: str, cap: Capture) -> None:
+        """Call ``on_update`` after every diff the Binance capture handles (its ``_on_diff``, wrapped per instance)."""
+        original = cap._on_diff
+
+        def on_diff(symbol: str, diff: Any) -> None:
+            original(symbol, diff)
+            self._updated(venue, symbol)
+
+        setattr(cap, "_on_diff", on_diff)  # noqa: B010 - an instance attribute shadows the method
+
+    def _updated(self, venue: str, symbol: str) -> None:
+        if self.on_update is not None:
+            self.on_update(venue, symbol)
 
     def stop(self) -> None:
         self._stop.set()
         for c in self.captures.values():
             c.stop()
+        for f in self.feeds.values():
+            f.stop()
 
     async def run(self, duration_s: float | None = None, until: Callable[[Consolidator], bool] | None = None) -> None:
-        runs = [asyncio.create_task(c.run(duration_s)) for c in self.captures.values()]
+        runs: list[asyncio.Task[Any]] = [asyncio.create_task(c.run(duration_s)) for c in self.captures.values()]
+        runs += [asyncio.create_task(f.run(duration_s)) for f in self.feeds.values()]
         watcher = asyncio.create_task(self._watch(until))
         try:
             done, _ = await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
@@ -110,42 +150,47 @@ class Consolidator:
                 return
 
     # -- reading -----------------------------------------------------------------------------------------------------------
-    def health(self, symbol: str) -> dict[str, VenueHealth]:
-        """Per venue holding ``symbol`` (any spelling of the instrument): sync state, counters, lag, inclusion."""
-        key = normalize_symbol(symbol)
-        now = self.clock.now_ms()
-        events = {v: self.captures[v].report.last_event_ms.get(inst[key]) for v, inst in self._instruments.items() if key in inst}
-        freshest = max((e for e in events.values() if e is not None), default=None)
-        out: dict[str, VenueHealth] = {}
-        for venue, event in events.items():
+    def _state(self, venue: str, own: str) -> tuple[OrderBook, bool, str, tuple[int, int, int, int, int], int | None]:
+        """(book, synced, reason, (messages, gaps, checksum failures, resyncs, reconnects), last event ms)."""
+        if venue in self.captures:
             cap = self.captures[venue]
-            own = self._instruments[venue][key]
-            sync, report = cap.syncs[own], cap.report
-            behind = None if event is None or freshest is None else freshest - event
+            sync = cap.syncs[own]
+            c = sync.counters
             reason = ""
             if not sync.book.synced or sync.waiting:
-                reason = "resyncing after a sequence gap" if sync.counters.gaps else "waiting for the first snapshot"
-            elif behind is not None and behind > self.max_age_ms:
+                reason = "resyncing after a sequence gap" if c.gaps else "waiting for the first snapshot"
+            counts = (c.messages, c.gaps, 0, c.resyncs, cap.report.reconnects)
+            return sync.book, reason == "", reason, counts, cap.report.last_event_ms.get(own)
+        feed = self.feeds[venue]
+        st = feed.states[own]
+        counts = (st.messages, st.gaps, st.checksum_failures, st.resyncs, feed.reconnects)
+        return st.book, st.synced, st.reason, counts, st.last_event_ms
+
+    def health(self, symbol: str) -> dict[str, VenueHealth]:
+        """Per venue holding ``symbol`` (any spelling of the instrument): sync state, counters, lag, inclusion."""
+        key = self.instrument(symbol)
+        now = self.clock.now_ms()
+        states = {v: self._state(v, inst[key]) for v, inst in self._instruments.items() if key in inst}
+        freshest = max((st[4] for st in states.values() if st[4] is not None), default=None)
+        out: dict[str, VenueHealth] = {}
+        for venue, (_, synced, reason, counts, event) in states.items():
+            own = self._instruments[venue][key]
+            behind = None if event is None or freshest is None else freshest - event
+            if synced and behind is not None and behind > self.max_age_ms:
                 reason = f"{behind} ms behind the freshest venue (limit {self.max_age_ms} ms)"
             out[venue] = VenueHealth(
-                venue,
-                own,
-                sync.book.synced and not sync.waiting,
-                sync.counters.messages,
-                sync.counters.gaps,
-                sync.counters.resyncs,
-                report.reconnects,
-                event,
-                None if event is None else now - event,
-                behind,
-                reason == "",
-                reason,
-            )
+                venue, own, synced, *counts, event, None if event is None else now - event, behind,
+                synced and reason == "", reason, normalize_symbol(own).split("/")[1],
+            )  # fmt: skip
         return out
+
+    def venue_book(self, venue: str, symbol: str) -> OrderBook:
+        """One venue's own rebuilt book of ``symbol`` (any spelling of the instrument)."""
+        return self._state(venue, self._instruments[venue][self.instrument(symbol)])[0]
 
     def book(self, symbol: str) -> ConsolidatedBook:
         """The consolidated book of ``symbol`` over the venues included now (see ``health``)."""
-        key = normalize_symbol(symbol)
+        key = self.instrument(symbol)
         health = self.health(key)
-        books = {v: self.captures[v].syncs[h.symbol].book for v, h in health.items() if h.included}
+        books = {v: self.venue_book(v, key) for v, h in health.items() if h.included}
         return consolidate(key, books, self.depth)

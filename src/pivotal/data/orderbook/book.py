@@ -177,6 +177,24 @@ class OrderBook:
         self._bridged = True
         return True
 
+    def apply_levels(
+        self,
+        update_id: int,
+        bids: Sequence[Sequence[float]] | np.ndarray,
+        asks: Sequence[Sequence[float]] | np.ndarray,
+    ) -> None:
+        """Apply one update of a venue whose sequence rule is checked by its own adapter (Coinbase, Bybit, OKX:
+        ``data.orderbook.venues``); ``update_id`` becomes ``last_update_id``. Refused while unsynced."""
+        if not self._synced:
+            raise SequenceGap("snapshot", -1, -1, update_id, update_id)
+        self._apply(as_levels(bids, "update bids"), as_levels(asks, "update asks"))
+        self._last_update_id = int(update_id)
+        self._bridged = True
+
+    def mark_unsynced(self) -> None:
+        """A venue adapter saw a gap or a checksum failure: refuse updates until the next snapshot."""
+        self._synced = False
+
     def _apply(self, bids: np.ndarray, asks: np.ndarray) -> None:
         for levels, sign in ((bids, 1.0), (asks, -1.0)):
             start = 0

@@ -30,16 +30,22 @@ class BookLike(Protocol):
 
 
 def normalize_symbol(symbol: str) -> str:
-    """``BTC/USDT:USDT`` / ``BTCUSDT`` / ``btc-usdt`` / ``BTC/USDT`` → ``BTC/USDT``."""
+    """``BTC/USDT:USDT`` / ``BTCUSDT`` / ``btc-usdt`` / ``BTC-USDT-SWAP`` / ``BTC/USDT`` → ``BTC/USDT``; ``BTC-USD`` →
+    ``BTC/USD`` (the quote is kept: USD and USDT are different instruments)."""
     text = symbol.strip().upper()
     if "/" in text:
         base, _, rest = text.partition("/")
         quote = rest.split(":", 1)[0]
         if base and quote:
             return f"{base}/{quote}"
+    elif "-" in text:  # venue ids: Coinbase BTC-USD, OKX BTC-USDT and its perpetual BTC-USDT-SWAP
+        parts = text.split("-")
+        shape_ok = len(parts) == 2 or (len(parts) == 3 and parts[2] == "SWAP")
+        if shape_ok and parts[0].isalnum() and parts[1].isalnum():
+            return f"{parts[0]}/{parts[1]}"
     else:
         try:
-            base, quote = split_pair(text.replace("-", "").replace("_", ""))
+            base, quote = split_pair(text.replace("_", ""))
             return f"{base}/{quote}"
         except ValueError:
             pass
