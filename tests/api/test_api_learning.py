@@ -193,3 +193,41 @@ def test_live_training_switch_and_statistics(rt: TestClient, trained: Candles) -
     assert set(cnn["staleness_ms"]) == set(cnn["trained_through"])
     stored = rt.get("/api/live-training/stats", params={"model": "cnn"}).json()
     assert stored["source"] == "finished run" and list(stored["models"]) == ["cnn"]
+
+
+def test_a_model_in_paper_through_the_api_decides_on_the_live_feed(rt: TestClient, trained: Candles, shared_data: Path) -> None:
+    """``mode: paper`` with ``exchange_url``: the checkpoint trades the local test exchange's feed (recorded real 1h bars
+    in Binance's wire format), seeded with the stored history before its first bar; each bar is decided on, with
+    its prediction, and the bars it saw are the stored ones. The exchange clock is stepped from the test."""
+    from pivotal.testexchange import TestExchange
+    from pivotal.testexchange.tape import load_symbol
+
+    start, end = int(trained.ts[540]), int(trained.ts[560]) + HOUR
+    data = {"BTCUSDT": load_symbol(shared_data, "BTCUSDT", ("1h",))}
+    wrong = rt.post("/api/realtime-inference/start", json=body(trained, exchange_url="http://127.0.0.1:1"), headers=AUTH)
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["message"] == (
+        "exchange_url applies to mode paper (the exchange's live feed); mode replay reads the store"
+    )
+    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1h",), start=start + 5 * HOUR, preloaded=data) as ex:
+        ex.pause()
+        with rt.websocket_connect("/ws") as ws:
+            run = {"model_name": "cnn", "symbol": "BTC/USDT", "start": start, "end": end, "mode": "paper",
+                   "exchange_url": ex.url, "enable_live_training": False}  # fmt: skip
+            r = rt.post("/api/realtime-inference/start", json=run, headers=AUTH)
+            assert r.status_code == 202, r.text
+            assert (r.json()["mode"], r.json()["strategy"]) == ("paper", "model")
+            messages: list[dict[str, Any]] = []
+            while not messages or messages[-1]["type"] != "run_finished":
+                if ex.now_ms() < end + HOUR:
+                    ex.advance(HOUR)
+                messages.append(ws.receive_json())
+    status = wait_for(rt, lambda s: not s["running"] and s["summary"] is not None)
+    assert status["summary"]["status"] == "completed", status
+    candles = [m["payload"] for m in messages if m["type"] == "candle"]
+    keep = (trained.ts >= start) & (trained.ts < end)
+    assert [c["ts"] for c in candles] == trained.ts[keep].tolist() and len(candles) == 21
+    assert [c["close"] for c in candles] == trained.close[keep].tolist()
+    decisions = [m["payload"] for m in messages if m["type"] == "decision"]
+    predictions = [m["payload"] for m in messages if m["type"] == "prediction"]
+    assert [d["ts"] for d in decisions] == [p["timestamp"] for p in predictions] == [c["ts"] + HOUR for c in candles]

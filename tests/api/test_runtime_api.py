@@ -216,8 +216,8 @@ def test_errors_of_the_runtime_routes(rt: TestClient, early_2020: Candles) -> No
     cases = {
         "run configuration: unknown key 'venue.fees'; fix: remove it or use one of: kind, exchange, testnet, fee, "
         "slippage, rest_url, ws_url, adopt_foreign_orders": {**RUN, "venue": {"fees": 0.1}},
-        "run configuration: mode: 'paper' is not started through the API yet; fix: use one of replay, backtest, or "
-        "`pivotal run --mode paper`": {**RUN, "mode": "paper"},
+        "run configuration: mode: 'testnet' is not started through the API yet; fix: use one of replay, backtest, "
+        "paper, or `pivotal run --mode testnet`": {**RUN, "mode": "testnet"},
         "run configuration: journal: give a path inside the data folder, relative to it (got '/tmp/x.jsonl'); fix: e.g. "
         "runs/x.jsonl": {**RUN, "journal": "/tmp/x.jsonl"},
     }
@@ -263,6 +263,100 @@ def test_serve_run_starts_the_node_with_the_server(
     assert "started replay of sma_cross" in result.output
     assert seen["summary"]["status"] == "completed" and seen["events"] == seen["session"]["events_replayed"] > 1000
     bad = config.with_name("bad.toml")
-    bad.write_text('mode = "paper"\n')
+    bad.write_text('mode = "testnet"\n')  # real orders: `pivotal run` only
     result = CliRunner().invoke(cli, ["serve", "--run", str(bad)])
-    assert result.exit_code != 0 and "mode: 'paper' cannot run in the server yet" in result.output
+    assert result.exit_code != 0 and "mode: 'testnet' cannot run in the server yet" in result.output
+
+
+def test_a_paper_run_through_the_api_trades_like_the_backtest(rt: TestClient, shared_data: Path, settings: Settings) -> None:
+    """``mode = "paper"`` on the local test exchange (Binance's wire format, recorded 1m bars of March 2024): the live
+    feed drives the server's node with simulated fills; its candles, pivots and trades equal the backtest's over the
+    bars it saw. The exchange clock is stepped from the test, one bar at a time."""
+    import threading
+
+    from pivotal.testexchange import TestExchange
+    from pivotal.testexchange.tape import load_symbol
+
+    minute = 60_000
+    start = ms("2024-03-01T00:00")
+    end = start + 240 * minute
+    data = {"BTCUSDT": load_symbol(shared_data, "BTCUSDT", ("1m",))}
+    cfg = {"mode": "paper", "strategy": "sma_cross", "exchange": "binance", "symbols": ["BTC/USDT"], "timeframes": ["1m"],
+           "start": start, "end": end}  # fmt: skip
+    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1m",), start=start + 120 * minute, preloaded=data) as ex:
+        ex.pause()
+        done = threading.Event()
+
+        def step() -> None:
+            while not done.is_set() and ex.now_ms() < end + minute:
+                ex.advance(minute)
+                done.wait(0.01)
+
+        stepper = threading.Thread(target=step, name="test-clock-stepper", daemon=True)
+        try:
+            with rt.websocket_connect("/ws") as ws:
+                r = rt.post("/api/runtime/start", json={**cfg, "venue": {"rest_url": ex.url}}, headers=AUTH)
+                assert r.status_code == 202, r.text
+                assert r.json()["mode"] == "paper"
+                assert (
+                    rt.post("/api/runtime/pause", headers=AUTH)
+                    .json()["error"]["message"]
+                    .startswith("a paper run follows the exchange's clock")
+                )
+                stepper.start()
+                messages = []
+                while not messages or messages[-1]["type"] != "run_finished":
+                    messages.append(ws.receive_json())
+        finally:
+            done.set()
+            if stepper.is_alive():
+                stepper.join(10)
+    status = wait_for(rt, finished)
+    assert status["summary"]["status"] == "completed" and status["summary"]["mode"] == "paper", status
+    candles = [m["payload"] for m in messages if m["type"] == "candle"]
+    month = Candles.from_arrow(pq.read_table(shared_data / "binance" / "BTCUSDT-1m-2024.parquet"), "binance", "BTC/USDT", "1m")
+    store = open_store(settings)  # the same bars stored, for the batch pivots
+    try:
+        store.write_candles(month.slice(int((month.ts < start).sum()), int((month.ts < end).sum())), source="test")
+    finally:
+        store.close()
+    bars = load_source(CandleSource(None, "binance", "BTC/USDT", "1m", start, end), settings)
+    assert [c["ts"] for c in candles] == bars.ts.tolist() and len(candles) == 240
+    reference = run_backtest(bars, "sma_cross", {}, fee_rate=0.001, slippage=0.0005, capital=10_000)
+    assert len(reference.result.trades) >= 3
+    assert status["summary"]["fingerprint"] == trade_fingerprint(list(reference.result.trades))
+    pushed = [{k: v for k, v in m["payload"].items() if k not in ("exchange", "symbol", "timeframe", "known_at")}
+              for m in messages if m["type"] == "pivot"]  # fmt: skip
+    q = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1m", "start": start, "end": end}
+    assert pushed == rt.get("/api/pivots", params=q).json() and len(pushed) > 20
+
+
+def test_a_paper_run_stops_on_request_at_its_next_bar(rt: TestClient, shared_data: Path) -> None:
+
+    from pivotal.testexchange import TestExchange
+    from pivotal.testexchange.tape import load_symbol
+
+    minute = 60_000
+    start = ms("2024-03-01T00:00")
+    data = {"BTCUSDT": load_symbol(shared_data, "BTCUSDT", ("1m",))}
+    cfg = {"mode": "paper", "strategy": "sma_cross", "exchange": "binance", "symbols": ["BTC/USDT"], "timeframes": ["1m"],
+           "start": start, "end": start + 240 * minute}  # fmt: skip
+    with TestExchange(shared_data, ["BTC/USDT"], timeframes=("1m",), start=start + 10 * minute, preloaded=data) as ex:
+        ex.pause()
+        with rt.websocket_connect("/ws") as ws:
+            assert rt.post("/api/runtime/start", json={**cfg, "venue": {"rest_url": ex.url}}, headers=AUTH).status_code == 202
+            candles: list[int] = []
+            while len(candles) < 10:  # the ten bars already closed, backfilled over REST
+                m = ws.receive_json()
+                if m["type"] == "candle":
+                    candles.append(m["payload"]["ts"])
+            stopped = rt.post("/api/runtime/stop", headers=AUTH).json()
+            assert stopped["stop_requested"] is True and stopped["running"] is True  # no bar has closed since
+            ex.advance(minute)  # the next bar closes: the node takes it, then stops
+            messages = []
+            while not messages or messages[-1]["type"] != "run_finished":
+                messages.append(ws.receive_json())
+    status = wait_for(rt, finished)
+    candles += [m["payload"]["ts"] for m in messages if m["type"] == "candle"]
+    assert candles == [start + i * minute for i in range(11)]
+    assert status["summary"]["status"] == "stopped" and status["events"] == 11

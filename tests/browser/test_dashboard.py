@@ -18,7 +18,7 @@ from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
 from pivotal.data.importers.shared_parquet import read_shared
 from tests.api.test_api_learning import train_tiny_cnn
-from tests.browser.conftest import AUTH, TOKEN, Server
+from tests.browser.conftest import ARTIFACTS, AUTH, TOKEN, Server
 
 TIMEFRAMES = ["1m", "1h", "4h", "1d"]
 STEP = {"1m": 60_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
@@ -283,3 +283,69 @@ def test_the_order_book_panel_draws_the_stored_depth(page: Any, server: Server, 
     assert coloured > 1000  # cells painted over the background
     page.select_option("#cob-metric", "spread")
     page.wait_for_function("pivotalState.cob.metric === 'spread' && pivotalState.cob.state === 'drawn'")
+
+
+def test_a_replay_draws_its_pivots_as_they_confirm_and_trend_lines_when_toggled(
+    page: Any, server: Server, stored: dict[str, Candles]
+) -> None:
+    hour = stored["1h"]
+    start, end = int(hour.ts[-240]), int(hour.ts[-1]) + STEP["1h"]
+    series = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h"}
+    run = {"mode": "replay", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30}, "exchange": "binance",
+           "symbols": ["BTC/USDT"], "timeframes": ["1h"], "start": start, "end": end, "speed": 100}  # fmt: skip
+    _pace(server, 0.01)
+    _open(page, server)
+    assert httpx.post(f"{server.url}/api/runtime/start", json=run, headers=AUTH).status_code == 202
+    page.wait_for_function(
+        "pivotalState.live.some(m => m.type === 'run_finished') && pivotalState.loaded && !pivotalState.loading"
+    )
+    # every pivot of the replayed bars came over the WebSocket as it confirmed: exactly the batch pivots of those bars
+    batch = httpx.get(f"{server.url}/api/pivots", params={**series, "start": start, "end": end}).json()
+    pushed = page.evaluate("pivotalState.live.filter(m => m.type === 'pivot').map(m => m.payload)")
+    live_only = ("exchange", "symbol", "timeframe", "known_at")
+    assert [{k: v for k, v in p.items() if k not in live_only} for p in pushed] == batch and len(batch) > 20
+    pane = page.evaluate(
+        """() => { const p = pivotalState.panes.find(p => p.timeframe === '1h');
+                   return {keys: p.pivots.map(v => v.label + '@' + v.ts), markers: p.markers, fetches: p.pivotFetches,
+                           live: p.livePivots, drawn: p.markersApi.markers().filter(m => !m.id.startsWith('fill:')).length,
+                           first_ts: p.first_ts, last_ts: p.last_ts}; }"""
+    )
+    assert pane["live"] == len(batch) and pane["fetches"] == 1  # drawn from the pushes: the pivots were read once
+    assert {f"{p['label']}@{p['ts']}" for p in batch} <= set(pane["keys"])
+    assert pane["markers"] == pane["drawn"] == len(pane["keys"]) == len(set(pane["keys"]))
+    assert pane["last_ts"] == int(hour.ts[-1])  # the pushed candles extended the pane to the run's end
+    lines_pushed = page.evaluate("pivotalState.live.filter(m => m.type === 'trendline').map(m => m.payload)")
+    assert len(lines_pushed) > 10
+    assert page.evaluate("pivotalState.panes.find(p => p.timeframe === '1h').trendDrawn") == 0  # off by default
+
+    # trend lines: toggled on, the level-2 lines of the pane are drawn through their anchors
+    page.check("#trend-toggle")
+    page.wait_for_function("pivotalState.panes.every(p => !p.chart || p.node.dataset.trendlines !== undefined)")
+    api = httpx.get(f"{server.url}/api/trendlines",
+                    params={**series, "start": pane["first_ts"], "end": pane["last_ts"] + STEP["1h"]}).json()  # fmt: skip
+
+    def key(x: dict[str, Any]) -> str:
+        return f"{x['label']}@{x['anchors'][0]['ts']}>{x['anchors'][1]['ts']}"
+
+    union = {key(x): x for x in lines_pushed + api}
+    level2 = [x for x in union.values() if x["level"] == 2 and x["anchors"][1]["ts"] >= pane["first_ts"]]
+    drawn = page.evaluate(
+        """() => { const p = pivotalState.panes.find(p => p.timeframe === '1h');
+                   return p.lineSeries.map(s => s.data().map(d => [d.time, d.value])); }"""
+    )
+    assert len(drawn) == min(40, len(level2)) > 3
+    newest = page.evaluate(
+        """() => { const p = pivotalState.panes.find(p => p.timeframe === '1h');
+                   return p.lines.filter(x => x.level === 2).at(-1); }"""
+    )
+    a, b = newest["anchors"]
+    points = [[a["ts"] / 1000, a["price"]], [b["ts"] / 1000, b["price"]], [newest["end"]["ts"] / 1000, newest["end"]["price"]]]
+    assert drawn[-1] == [p for p in points if p[0] >= pane["first_ts"] / 1000]
+    assert key(newest) in union
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-trend-lines.png"))  # kept with the tests' screenshots
+    page.select_option("#trend-level", "3")
+    level3 = [x for x in union.values() if x["level"] == 3 and x["anchors"][1]["ts"] >= pane["first_ts"]]
+    assert page.evaluate("pivotalState.panes.find(p => p.timeframe === '1h').trendDrawn") == min(40, len(level3))
+    page.uncheck("#trend-toggle")
+    assert page.evaluate("pivotalState.panes.map(p => p.lineSeries.length)") == [0, 0, 0, 0]

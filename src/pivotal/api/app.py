@@ -45,6 +45,7 @@ from pivotal.api.schemas import (
     SeriesOut,
 )  # fmt: skip
 from pivotal.api.security import RateLimiter, Token, guard
+from pivotal.api.structure_routes import mount_structure
 from pivotal.api.training_routes import mount_training
 from pivotal.api.web import mount_web
 from pivotal.config import Settings, load_settings
@@ -317,6 +318,7 @@ def create_app(
     mount_runtime(app, hub, settings)  # runtime node control and its risk engine (api.runtime_routes)
     mount_training(app, hub, settings)  # training on annotations, replay vs annotations (api.training_routes)
     mount_learning(app, hub, settings)  # realtime inference over that node, live-training stats (api.learning_routes)
+    mount_structure(app, hub, settings)  # trend lines of a stored series (api.structure_routes)
     mount_cob(app, hub, settings)  # the order-book heatmap over stored depth (api.cob_routes)
     mount_optimize(app, hub, settings)  # optimisation jobs: start, status, results, resume (api.optimize_routes)
     mount_web(app)  # the browser UI: / and /static (api.web)

@@ -36,8 +36,9 @@ def mount_learning(app: FastAPI, hub: Hub, settings: Settings) -> None:
 
     @app.post("/api/realtime-inference/start", status_code=202)
     def realtime_start(body: RealtimeStartIn) -> dict[str, Any]:
-        """Trade ``model_name`` on ``symbol`` in a replay of the stored series, learning live from confirmed pivots
-        (``enable_live_training``, default true); 409 while a node runs."""
+        """Trade ``model_name`` on ``symbol`` in a replay of the stored series (``mode`` replay) or on the exchange's
+        live feed with simulated fills (``mode`` paper, ``exchange_url`` for a local test exchange), learning live from
+        confirmed pivots (``enable_live_training``, default true); 409 while a node runs."""
         values = body.model_dump(exclude={"model_name", "symbol"})
         config = api_queries.realtime_run_config(settings, body.model_name, body.symbol, **values)
         run = manager.start(config_from_body(config, settings))

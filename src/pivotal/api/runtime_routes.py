@@ -1,10 +1,14 @@
-"""Runtime and risk routes of ``pivotal serve``: start one trading node (a replay or a backtest of a run
-configuration, the keys of ``pivotal run``'s TOML) in a background thread of the server, control its replay session
-(pause, resume, seek, speed, stop), read its positions, orders and PnL (``TradingNode.snapshot``), and read or reset
-its risk engine. Everything the node does goes to the WebSocket hub as it happens: ``run_started``, closed candles of
-the traded markets, orders, fills, positions, trades, breaker trips, for a model strategy each decision and the model
-outputs behind it (``prediction``: next pivot per level as a price and a time), and a final ``run_finished``. A model
-run's buy/sell thresholds and live-training switch are changed between two events (``api.learning_routes``).
+"""Runtime and risk routes of ``pivotal serve``: start one trading node (a replay or a backtest of a run configuration,
+the keys of ``pivotal run``'s TOML) in a background thread of the server, control its replay session (pause, resume,
+seek, speed, stop), read its positions, orders and PnL (``TradingNode.snapshot``), and read or reset its risk
+engine. Everything the node does goes to the WebSocket hub as it happens: ``run_started``, closed candles of the
+traded markets, each pivot as the candles confirm it (``pivot``: level, kind, price, the pivot bar's time, the
+confirming bar's close ``confirmed_ts`` and the event time the node knew it ``known_at``) and each trend line those
+pivots form (``trendline``, ``services.api_queries.LiveStructure``: over the same bars the pivots and lines equal
+``GET /api/pivots`` and ``GET /api/trendlines``), orders, fills, positions, trades, breaker trips, for a model
+strategy each decision and the model outputs behind it (``prediction``: next pivot per level as a price and a time),
+and a final ``run_finished``. A model run's buy/sell thresholds and live-training switch are changed between two
+events (``api.learning_routes``).
 
 Thin over ``runtime.config`` (validation, one-line errors), ``services.run.prepare`` and ``runtime.runner.execute``
 (the code ``pivotal run`` runs): its ``on_start`` hook hands over the node, ``on_session`` the replay session and
@@ -37,15 +41,21 @@ from pivotal.risk.engine import RiskEngine
 from pivotal.runtime.config import RunConfig, validate
 from pivotal.runtime.node import TradingNode
 from pivotal.runtime.replay import ReplaySession, Sleeper
-from pivotal.services.api_queries import prediction_event
+from pivotal.services.api_queries import LiveStructure, prediction_event
 from pivotal.strategies.model_strategy import ModelStrategy
 
 if TYPE_CHECKING:
     from pivotal.runtime.learning import LiveLearning
 
-API_MODES = ("replay", "backtest")  # the live modes (paper, testnet, live) are started with `pivotal run` for now
+API_MODES = ("replay", "backtest", "paper")  # testnet and live (real orders) are started with `pivotal run`
 _PATH_KEYS = ("input", "journal", "audit", "trades_out", "out", "params_file")
 Publish = Callable[[str, Any], Any]
+
+
+class _StopRequested(KeyboardInterrupt):
+    """Raised by the observer of a paper run after ``POST /api/runtime/stop``: ``runtime.runner.execute_live`` ends its
+    feed on a KeyboardInterrupt (the operator's Ctrl-C) and finishes the node as at the end of the data. It can only
+    be raised between two events, so a paper run stops when its next bar closes."""
 
 
 class SeekIn(BaseModel):
@@ -123,12 +133,14 @@ class RuntimeRun:
         self.summary: dict[str, Any] | None = None
         self.published = 0
         self._candles: set[tuple[str, str]] = set()
+        self._structure: dict[tuple[str, str], LiveStructure | None] = {}  # None: the series sent an invalid bar
         self._positions: dict[str, dict[str, Any]] = {}
         self._orders: set[str] = set()
         self._trades = 0
         self._trips: set[tuple[str, str]] = set()
         self._reopened = False  # the finished run's audit log, reopened by a reset
         self._decided = 0  # model strategy: orchestrator decisions already published
+        self.stop_requested = False  # a paper run (no replay session): stop at the next event
 
     @property
     def running(self) -> bool:
@@ -165,6 +177,7 @@ class RuntimeRun:
                 self._send("candle", {"exchange": event.exchange, "symbol": b.symbol, "timeframe": b.timeframe,
                                       "ts": b.ts, "close_ts": b.close_ts, "open": b.open, "high": b.high, "low": b.low,
                                       "close": b.close, "volume": b.volume})  # fmt: skip
+                self._pivots(event)
             snap = node.snapshot(node.last_time, self.cfg.capital)
             for o in snap.open_orders:
                 if o.id not in self._orders:
@@ -188,6 +201,29 @@ class RuntimeRun:
                     if (t["rule"], t["symbol"]) not in self._trips:
                         self._send("breaker", {**_clean(t), "state": snap.risk["state"], "reason": snap.risk["reason"]})
                 self._trips = trips
+        if self.stop_requested:
+            raise _StopRequested
+
+    def _pivots(self, event: BarClosed) -> None:
+        """The pivots this closed candle confirmed and the trend lines they formed, on the candle's series."""
+        b = event.bar
+        key = (b.symbol, b.timeframe)
+        if key not in self._structure:
+            self._structure[key] = LiveStructure(b.timeframe)
+        structure = self._structure[key]
+        if structure is None:
+            return
+        try:
+            pivots, lines = structure.on_bar(b.ts, b.open, b.high, b.low, b.close)
+        except ValueError as exc:  # an invalid bar: its series gets no more pivots (the node itself goes on)
+            self._structure[key] = None
+            self._send("pivot_error", {"symbol": b.symbol, "timeframe": b.timeframe, "error": str(exc)})
+            return
+        where = {"exchange": event.exchange, "symbol": b.symbol, "timeframe": b.timeframe}
+        for p in pivots:
+            self._send("pivot", {**where, **p, "known_at": event.known_at})
+        for line in lines:
+            self._send("trendline", {**where, **line, "known_at": event.known_at})
 
     def _model_events(self, node: TradingNode) -> None:
         """A model strategy: each new orchestrator decision (action, score, confidence, why) and the model outputs
@@ -238,7 +274,8 @@ class RuntimeRun:
                     self._send("position", {"time": node.last_time, "positions": []})
         trades = outcome.run.result.trades
         self.summary = {
-            "status": "stopped" if outcome.session is not None and outcome.session.status == "stopped" else "completed",
+            "status": "stopped" if self.stop_requested or (outcome.session is not None and outcome.session.status == "stopped")
+            else "completed",
             "mode": outcome.mode, "events": outcome.events, "trades": len(trades),
             "fingerprint": trade_fingerprint(list(trades)), "report": outcome.run.report(),
             "audit": None if outcome.audit is None else str(outcome.audit),
@@ -345,6 +382,7 @@ class RuntimeRun:
             "session": None if session is None else asdict(session.status()),
             "events": events, "last_event_time": last, "published": self.published, "error": self.error,
             "summary": self.summary, "model": model, "risk": self.cfg.risk is not None,
+            "stop_requested": self.stop_requested,
         }  # fmt: skip
 
     def snapshot(self) -> dict[str, Any]:
@@ -429,16 +467,23 @@ class RuntimeManager:
     def session(self) -> ReplaySession:
         run = self.get()
         if run.session is None:
+            if run.cfg.mode == "paper":
+                raise HTTPException(409, "a paper run follows the exchange's clock: it cannot be paused, sought or "
+                                         "sped up; stop it with POST /api/runtime/stop")  # fmt: skip
             if run.cfg.mode != "replay" and run.cfg.risk is None:
                 raise HTTPException(409, f"the {run.cfg.mode} run has no replay session to control; it runs to its end")
             raise HTTPException(409, "the replay session has not started yet; retry in a moment")
         return run.session
 
     def stop(self, timeout: float = 30.0) -> RuntimeRun:
-        """Stop the current run's replay; the node finishes (``run_finished`` on the WebSocket)."""
+        """Stop the current run's replay; the node finishes (``run_finished`` on the WebSocket). A paper run stops
+        when its next bar closes (the status says ``stop_requested`` until then)."""
         run = self.get()
         if run.session is not None:
             run.session.stop()
+        elif run.cfg.mode == "paper":
+            run.stop_requested = True
+            timeout = min(timeout, 5.0)
         elif run.running:
             raise HTTPException(409, "the run has no replay session to stop yet; retry in a moment")
         if run.thread is not None:
@@ -447,6 +492,8 @@ class RuntimeManager:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         run = self.current
+        if run is not None:
+            run.stop_requested = run.cfg.mode == "paper"
         if run is not None and run.session is not None:
             run.session.stop()
         if run is not None and run.thread is not None:
@@ -466,7 +513,8 @@ def mount_runtime(app: FastAPI, hub: Hub, settings: Settings) -> RuntimeManager:
 
     @app.post("/api/runtime/start", status_code=202)
     def runtime_start(body: dict[str, Any] = config_body) -> dict[str, Any]:
-        """Start a node (replay or backtest) in the server; 409 while one runs. Events go to the WebSocket."""
+        """Start a node (replay, backtest, or paper on an exchange's live feed with simulated fills) in the server;
+        409 while one runs. Events go to the WebSocket."""
         return manager.start(config_from_body(body, settings)).status()
 
     @app.get("/api/runtime/status")

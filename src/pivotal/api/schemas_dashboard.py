@@ -23,7 +23,13 @@ class RealtimeStartIn(_Body):
     exchange: str | None = Field(None, min_length=1, max_length=50, description="default: the checkpoint's")
     timeframe: str | None = Field(None, pattern=TIMEFRAME_PATTERN, description="default: the checkpoint's")
     enable_live_training: bool = True
-    mode: Literal["replay"] = Field("replay", description="replay of the stored series (paper: `pivotal run`)")
+    mode: Literal["replay", "paper"] = Field(
+        "replay", description="replay: the stored series; paper: the exchange's live feed, simulated fills"
+    )
+    exchange_url: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="paper: the exchange's REST base, e.g. a local `pivotal testexchange serve` (http://127.0.0.1:PORT)",
+    )  # fmt: skip
     start: int | None = Field(None, ge=0, description="epoch ms, inclusive (default: the stored series' start)")
     end: int | None = Field(None, ge=0, description="epoch ms, exclusive")
     speed: float = Field(0.0, ge=0, le=100, description="0: as fast as possible, else 0.1-100 x the bars' pace")
@@ -61,3 +67,33 @@ class OptimizeIn(_Body):
     start: int | None = Field(None, ge=0)
     end: int | None = Field(None, ge=0)
     job_id: str | None = Field(None, min_length=1, max_length=100, description="resume this job (same spec)")
+
+
+class AnchorOut(BaseModel):
+    """A trend line's anchor: a confirmed pivot."""
+
+    index: int = Field(description="bar position in the queried range (0: its first bar)")
+    ts: int | None = Field(description="open time of the pivot bar, epoch ms")
+    price: float
+    confirmed_ts: int | None = Field(description="close time of the bar that confirmed the pivot, epoch ms")
+
+
+class LinePointOut(BaseModel):
+    ts: int = Field(description="open time of the bar, epoch ms")
+    price: float = Field(description="the line's value at that bar")
+
+
+class TrendLineOut(BaseModel):
+    """``GET /api/trendlines``: a line through two consecutive same-type pivots of one level (``structure.trendlines``)."""
+
+    label: str = Field(examples=["L2H"])
+    level: int
+    kind: str = Field(description="H: through highs, L: through lows")
+    direction: Literal["up", "down", "flat"]
+    anchors: list[AnchorOut] = Field(min_length=2, max_length=2)
+    slope: float = Field(description="price change per bar")
+    known_index: int = Field(description="the bar at whose close the line became known (the second anchor confirmed)")
+    known_ts: int | None = Field(description="when the line became known: the second anchor's confirmation time")
+    until_index: int | None = Field(description="the bar at whose close the next same-type pivot replaced it")
+    until_ts: int | None = Field(description="when it was replaced; null while it is the current line")
+    end: LinePointOut | None = Field(description="where the chart draws it to: the replacing bar or the range's last")

@@ -1,6 +1,8 @@
 """Use cases the HTTP API needs beyond the CLI's: a page of candles (downsampled for wide ranges), pivots with their
-confirmation times, annotation create/update/delete, the risk state of a run's audit log, the run configuration of a
-realtime-inference session and its predictions as drawn, stored live-training statistics and the COB heatmap.
+confirmation times, trend lines with the time each became known, the same pivots and lines as a running node's
+closed candles confirm them (``LiveStructure``: one payload format for the batch routes and the WebSocket),
+annotation create/update/delete, the risk state of a run's audit log, the run configuration of a realtime-inference
+session and its predictions as drawn, stored live-training statistics and the COB heatmap.
 
 Plain functions over settings returning plain values; bad input raises ``UserInputError`` / ``DataNotFound`` with
 one line. The routes in ``pivotal.api`` only parse and serialise.
@@ -16,6 +18,7 @@ import numpy as np
 
 from pivotal.config import Settings
 from pivotal.core.errors import DataNotFound, UserInputError
+from pivotal.core.timeframes import timeframe_ms
 from pivotal.data.backends import open_store
 from pivotal.data.candles import Candles
 from pivotal.data.loaders import check_range, check_timeframe
@@ -23,7 +26,9 @@ from pivotal.data.state.annotations import Annotation, new_id
 from pivotal.risk.audit import active_trips, read_audit
 from pivotal.services.annotations import repository
 from pivotal.services.pivots import chart_window, compute_pivots
-from pivotal.structure.types import PivotParams, PivotSet
+from pivotal.structure.incremental import WilliamsMarketStructure
+from pivotal.structure.trendlines import TrendLine, trend_lines
+from pivotal.structure.types import Kind, PivotEvent, PivotParams, PivotSet
 
 MAX_PAGE = 10_000  # candles per page at most (a page of 10k is ~0.5 MB of JSON)
 
@@ -111,11 +116,95 @@ def pivot_events(
     if not bars.timeframe:
         bars = Candles(bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, exchange, symbol, timeframe)
     _, events = compute_pivots(bars, params)
-    return [
-        {"label": e.label, "level": e.level, "kind": str(e.kind), "price": float(e.price), "ts": e.ts,
-         "confirmed_ts": e.confirmed_ts}
-        for e in events
-    ]  # fmt: skip
+    return [pivot_payload(e) for e in events]
+
+
+def pivot_payload(e: PivotEvent) -> dict[str, Any]:
+    """A pivot as the API and the WebSocket give it."""
+    return {"label": e.label, "level": e.level, "kind": str(e.kind), "price": float(e.price), "ts": e.ts,
+            "confirmed_ts": e.confirmed_ts}  # fmt: skip
+
+
+def trendline_payload(
+    line: TrendLine, confirmed_ts: tuple[int, int], until_ts: int | None, end: tuple[int, float] | None
+) -> dict[str, Any]:
+    """A trend line as the API and the WebSocket give it: its two anchor pivots (bar index in the series, open time,
+    price, confirmation time), the slope in price per bar, when it became known (``known_ts``: the second anchor's
+    confirmation) and when the next same-type pivot replaced it (``until_ts``, None while current); ``end``: the bar
+    the chart draws it to, with the line's value there."""
+    return {
+        "label": f"L{line.level}{line.kind}", "level": line.level, "kind": str(line.kind), "direction": line.direction,
+        "anchors": [
+            {"index": line.i1, "ts": line.start_ts, "price": line.v1, "confirmed_ts": confirmed_ts[0]},
+            {"index": line.i2, "ts": line.end_ts, "price": line.v2, "confirmed_ts": confirmed_ts[1]},
+        ],
+        "slope": line.slope, "known_index": line.valid_from, "known_ts": confirmed_ts[1],
+        "until_index": line.valid_until, "until_ts": until_ts,
+        "end": None if end is None else {"ts": end[0], "price": end[1]},
+    }  # fmt: skip
+
+
+def trendline_events(
+    settings: Settings,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    level: int | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    params: PivotParams = PivotParams(),
+) -> list[dict[str, Any]]:
+    """Every trend line (``structure.trendlines``: through two consecutive same-type pivots of a level) on the stored
+    bars in ``[start, end)``, of ``level`` (None: every level), in the order they became known. Each is drawn to the
+    bar that replaced it, or to the last bar of the range while it is current."""
+    if level is not None and not 1 <= level <= params.levels:
+        raise UserInputError(f"level must be between 1 and {params.levels} (got {level})")
+    bars = _load(settings, exchange, symbol, timeframe, start, end)
+    pivots, _ = compute_pivots(bars, params)
+    ts = np.asarray(bars.ts, dtype=np.int64)
+    step = timeframe_ms(timeframe)
+    last = len(ts) - 1
+    out: list[tuple[tuple[int, int, int], dict[str, Any]]] = []
+    for lv in [level] if level is not None else range(1, params.levels + 1):
+        for kind in ("H", "L"):
+            arr = pivots.get(lv, kind)
+            confirmed = dict(zip(arr.index.tolist(), arr.confirmed_at.tolist(), strict=True))
+            for line in trend_lines(pivots, lv, kind, ts):
+                stop = line.valid_until if line.valid_until is not None else last
+                until = None if line.valid_until is None else int(ts[line.valid_until]) + step
+                known = (int(ts[confirmed[line.i1]]) + step, int(ts[line.valid_from]) + step)
+                payload = trendline_payload(line, known, until, (int(ts[stop]), float(line.value_at(stop))))
+                out.append(((line.valid_from, lv, 0 if kind == "H" else 1), payload))
+    return [p for _, p in sorted(out, key=lambda x: x[0])]
+
+
+class LiveStructure:
+    """Pivots and trend lines of one series as its closed bars arrive (``structure.incremental``, never retracted):
+    what a running node's WebSocket pushes. Bar indexes count from the first bar fed, so over the same bars the
+    pivots and lines equal ``pivot_events`` / ``trendline_events`` of that range (the batch engine's)."""
+
+    def __init__(self, timeframe: str, params: PivotParams = PivotParams()) -> None:
+        self.step = timeframe_ms(timeframe)
+        self.detector = WilliamsMarketStructure(params)
+        self.bars = 0
+        self._last: dict[tuple[int, Kind], PivotEvent] = {}
+
+    def on_bar(self, ts: int, o: float, h: float, lo: float, c: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Feed one closed bar; the pivots it confirmed and the trend lines those formed (each drawn to this bar,
+        where it became known). An invalid bar raises ``ValueError`` naming it."""
+        events = self.detector.on_bar(self.bars, o, h, lo, c, ts, ts + self.step)
+        self.bars += 1
+        lines: list[dict[str, Any]] = []
+        for e in events:
+            prev = self._last.get((e.level, e.kind))
+            self._last[(e.level, e.kind)] = e
+            if prev is None or prev.confirmed_ts is None or e.confirmed_ts is None:
+                continue
+            line = TrendLine(e.kind, e.level, prev.index, prev.price, e.index, e.price, e.confirmed_at, None,
+                             prev.ts, e.ts)  # fmt: skip
+            at = e.confirmed_at
+            lines.append(trendline_payload(line, (prev.confirmed_ts, e.confirmed_ts), None, (ts, float(line.value_at(at)))))
+        return [pivot_payload(e) for e in events], lines
 
 
 # --- annotations: create / get / update / delete (list and export are services.annotations) ------------------------
@@ -205,10 +294,14 @@ def realtime_run_config(
     buy_threshold: float | None = None,
     sell_threshold: float | None = None,
     risk: dict[str, Any] | None = None,
+    exchange_url: str | None = None,
 ) -> dict[str, Any]:
     """The run configuration (``pivotal run``'s TOML keys) of ``POST /api/realtime-inference/start``: strategy
     ``model`` trading checkpoint ``model_name`` on ``symbol``. The exchange and timeframe default to the ones the
-    checkpoint was trained on (its data span), so a model is replayed on the series it knows."""
+    checkpoint was trained on (its data span), so a model is replayed on the series it knows. ``mode`` paper: the
+    exchange's live feed (``exchange_url``: the REST base of a local test exchange, ``venue.rest_url``)."""
+    if exchange_url is not None and mode != "paper":
+        raise UserInputError(f"exchange_url applies to mode paper (the exchange's live feed); mode {mode} reads the store")
     from pivotal.services.train import show_checkpoint
 
     try:
@@ -238,6 +331,10 @@ def realtime_run_config(
         body["end"] = end
     if risk is not None:
         body["risk"] = risk
+    if mode == "paper":
+        body.pop("speed")  # the feed's own pace
+        if exchange_url is not None:
+            body["venue"] = {"rest_url": exchange_url}
     return body
 
 

@@ -3,7 +3,9 @@
 // order-book heatmap) and a live section fed by the /ws push stream (resumes with last_seq after a drop; reloads on
 // {type:"reload"}). The node runs in the server: this page only reads it and sends the user's commands.
 // Everything data-derived is written with textContent (never innerHTML): notes and symbols render as text.
-// Query string: ?exchange=binance&symbol=BTC/USDT&tf=1s,1m,1h,1d&bars=500&audit=RELPATH ; #token=TOKEN (kept in
+// A running node pushes each pivot as it confirms and each trend line its pivots form: drawn as they arrive, no polling.
+// Query string: ?exchange=binance&symbol=BTC/USDT&tf=1s,1m,1h,1d&bars=500&audit=RELPATH&trendlines=2 (show the trend
+// lines of level 2) ; #token=TOKEN (kept in
 // sessionStorage, removed from the address bar; a fragment is never sent to the server).
 (function () {
   "use strict";
@@ -27,6 +29,7 @@
     run: null, runEnd: null, inference: null, fills: [], predictions: [], decisions: [], training: null,
     pnl: null, risk: null, cob: { state: "none", rows: 0, metric: "imbalance", message: "" }, token: null,
     commands: [], firstCandlesMs: null, models: [],
+    trend: { on: params.has("trendlines"), level: Math.max(1, Math.min(5, parseInt(params.get("trendlines") || "2", 10) || 2)) },
   };
   window.pivotalState = state; // read by the browser tests and handy in the console
 
@@ -117,7 +120,8 @@
     $("panes").appendChild(node);
     const pane = { index, timeframe: tf, node, chart: null, candles: null, volume: null, markersApi: null,
       times: [], bars: 0, hoverTime: null, crosshairTime: null, syncedTo: null, pivots: [], markers: 0,
-      tradeMarkers: 0, predLines: {}, predicted: 0, first_ts: null, last_ts: null };
+      tradeMarkers: 0, predLines: {}, predicted: 0, first_ts: null, last_ts: null, pivotFetches: 0, livePivots: 0,
+      lines: [], lineKeys: new Set(), lineSeries: [], trendDrawn: 0, liveLines: 0 };
     node.addEventListener("pointerenter", () => { activePane = pane; });
     return pane;
   }
@@ -158,6 +162,7 @@
     if (state.runEnd != null) end = Math.max(info.first_ts + step, Math.min(end, Math.floor(state.runEnd / step) * step));
     const start = Math.max(info.first_ts, end - state.bars * step);
     const q = query({ exchange: state.exchange, symbol: state.symbol, timeframe: pane.timeframe, start, end });
+    pane.pivotFetches += 1;
     const [c, pivots] = await Promise.all([
       getJSON("/api/candles?" + q + "&limit=" + state.bars + "&max_points=" + state.bars), getJSON("/api/pivots?" + q)]);
     createChart(pane);
@@ -175,6 +180,7 @@
     drawMarkers(pane);
     paneInfo(pane);
     pane.node.dataset.bars = String(pane.bars);
+    if (state.trend.on) await loadTrendlines(pane);
   }
 
   // the pivots of the pane's bars as they stand now (a replay's candles extend the pane; /api/pivots over the same
@@ -183,10 +189,78 @@
     if (!pane.chart || pane.first_ts == null) return;
     const q = query({ exchange: state.exchange, symbol: state.symbol, timeframe: pane.timeframe, start: pane.first_ts,
       end: pane.last_ts + TF_MS[pane.timeframe] });
-    try { pane.pivots = (await getJSON("/api/pivots?" + q)).filter((p) => p.ts != null && p.ts >= pane.first_ts); }
-    catch (e) { return; }
+    pane.pivotFetches += 1;
+    let pivots;
+    try { pivots = await getJSON("/api/pivots?" + q); } catch (e) { return; }
+    if (!state.panes.includes(pane)) return; // the panes were rebuilt meanwhile (its chart is gone)
+    pane.pivots = pivots.filter((p) => p.ts != null && p.ts >= pane.first_ts);
     drawMarkers(pane); paneInfo(pane);
   }
+
+  // --- trend lines: through consecutive same-type pivots of one level (GET /api/trendlines; a running node pushes
+  // each new one as `trendline`), drawn from the first anchor through the second to the bar that replaced it (while
+  // current: the pane's last bar; a pushed one: the bar it became known at)
+  const pivotKey = (p) => (p.label || "L" + p.level + p.kind) + "@" + p.ts;
+  const lineKey = (x) => x.label + "@" + x.anchors[0].ts + ">" + x.anchors[1].ts;
+
+  function addLine(pane, x) {
+    const key = lineKey(x);
+    if (pane.lineKeys.has(key)) return false;
+    for (const old of pane.lines) if (old.label === x.label && old.until_ts == null && old.known_ts < x.known_ts) old.until_ts = x.known_ts;
+    pane.lineKeys.add(key); pane.lines.push(x);
+    return true;
+  }
+
+  async function loadTrendlines(pane) {
+    if (!pane.chart || pane.first_ts == null) return;
+    const q = query({ exchange: state.exchange, symbol: state.symbol, timeframe: pane.timeframe, start: pane.first_ts,
+      end: pane.last_ts + TF_MS[pane.timeframe] });
+    let lines;
+    try { lines = await getJSON("/api/trendlines?" + q); } catch (e) { return; }
+    if (!state.panes.includes(pane)) return; // rebuilt meanwhile (its chart is gone)
+    for (const x of lines) addLine(pane, x);
+    drawTrendlines(pane);
+  }
+
+  function drawTrendlines(pane) {
+    if (!pane.chart) return;
+    for (const series of pane.lineSeries) pane.chart.removeSeries(series);
+    pane.lineSeries = [];
+    pane.trendDrawn = 0;
+    if (state.trend.on && pane.times.length) {
+      const shown = pane.lines.filter((x) => x.level === state.trend.level && x.anchors[1].ts >= pane.first_ts).slice(-40);
+      for (const x of shown) {
+        const points = [];
+        for (const [ts, value] of [[x.anchors[0].ts, x.anchors[0].price], [x.anchors[1].ts, x.anchors[1].price],
+          x.end ? [x.end.ts, x.end.price] : null].filter(Boolean)) {
+          if (ts < pane.first_ts) continue; // the first anchor before the pane: start at the second
+          const time = barTime(pane, ts / 1000);
+          if (!points.length || time > points[points.length - 1].time) points.push({ time, value });
+        }
+        if (points.length < 2) continue;
+        const series = pane.chart.addSeries(LWC.LineSeries, { color: LEVEL_COLORS[(x.level - 1) % 5], lineWidth: 1,
+          lineStyle: x.kind === "H" ? LWC.LineStyle.Solid : LWC.LineStyle.Dotted, lastValueVisible: false,
+          priceLineVisible: false, crosshairMarkerVisible: false });
+        series.setData(points);
+        pane.lineSeries.push(series);
+      }
+      pane.trendDrawn = pane.lineSeries.length;
+    }
+    pane.node.dataset.trendlines = String(pane.trendDrawn);
+  }
+
+  function showTrend() {
+    $("trend-toggle").checked = state.trend.on;
+    $("trend-level").value = String(state.trend.level);
+  }
+  $("trend-toggle").addEventListener("change", () => {
+    state.trend.on = $("trend-toggle").checked;
+    for (const p of state.panes) { if (state.trend.on) loadTrendlines(p); else drawTrendlines(p); }
+  });
+  $("trend-level").addEventListener("change", () => {
+    state.trend.level = parseInt($("trend-level").value, 10);
+    for (const p of state.panes) drawTrendlines(p);
+  });
 
   function paneInfo(pane) {
     pane.node.querySelector(".pane-info").textContent =
@@ -595,11 +669,20 @@
       if (pane.times[pane.times.length - 1] !== t) { pane.times.push(t); pane.bars += 1; }
       pane.last_ts = p.ts;
       pane.appended = (pane.appended || 0) + 1;
-      if (pane.appended % 50 === 0) refreshPivots(pane); else paneInfo(pane);
+      // a node started by this server pushes its pivots as they confirm; candles from elsewhere (POST /api/events)
+      // may come without them: then the pivots of the grown range are read again now and then
+      if (!state.run && !pane.livePivots && pane.appended % 50 === 0) refreshPivots(pane); else paneInfo(pane);
     } else if (m.type === "pivot" && pane && p.ts != null && p.level) {
-      pane.pivots.push({ label: p.label || "", level: p.level, kind: p.kind || "H", price: p.price,
-        ts: p.ts, confirmed_ts: p.confirmed_ts == null ? m.ts : p.confirmed_ts });
-      drawMarkers(pane);
+      const v = { label: p.label || "L" + p.level + (p.kind || "H"), level: p.level, kind: p.kind || "H", price: p.price,
+        ts: p.ts, confirmed_ts: p.confirmed_ts == null ? m.ts : p.confirmed_ts };
+      pane.livePivots += 1;
+      if (p.ts >= pane.first_ts && !pane.pivots.some((x) => pivotKey(x) === pivotKey(v))) {
+        pane.pivots.push(v);
+        drawMarkers(pane); paneInfo(pane);
+      }
+    } else if (m.type === "trendline" && pane && Array.isArray(p.anchors) && p.anchors.length === 2) {
+      pane.liveLines += 1;
+      if (addLine(pane, p) && state.trend.on && p.level === state.trend.level) drawTrendlines(pane);
     } else if (m.type === "fill" && p.ts != null) {
       state.fills.push(p);
       for (const x of state.panes) if (x.chart) { drawMarkers(x); paneInfo(x); }
@@ -617,7 +700,7 @@
       showPositions(p.positions || []); refreshPnl();
     } else if (m.type === "trade" || m.type === "run_finished") {
       refreshPnl(); refreshRisk();
-      if (m.type === "run_finished") { refreshInference(); refreshTraining(); for (const x of state.panes) if (x.appended) refreshPivots(x); }
+      if (m.type === "run_finished") { refreshInference(); refreshTraining(); }
     } else if (m.type === "breaker") {
       refreshRisk();
     } else if (m.type === "training" || m.type === "thresholds") {
@@ -690,6 +773,7 @@
 
   initToken();
   showSliders();
+  showTrend();
   loadAll().catch((e) => { state.loading = false; state.error = String(e.message || e); $("series-name").textContent = "error: " + state.error; })
     .finally(() => {
       connect(); refreshStatus(); refreshInference(); refreshTraining(); refreshRisk(); loadModels();
