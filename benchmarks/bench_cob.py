@@ -3,7 +3,12 @@
 Same run, same four recorded Binance captures (../shared/data/binance{,-usdm}/{BTC,ETH}USDT-*), one core:
 
 - ``pivotal top``    : ``replay_top_of_book`` — exact rebuild with the Binance sequence checks, top of book per message;
-- ``pivotal COB``    : ``cob_features`` — the same rebuild plus the ±20-bucket COB rows per second (and trades);
+- ``pivotal COB``    : ``cob_features`` — the same rebuild (every message applied) plus the COB rows per second
+                       (±20 buckets, MAs, trade flow), the product definition of the issue ("per second");
+- ``COB+top``        : the same pass also writing the best bid/ask after every message (``cob_features(top=…)``):
+                       the per-message signal hftbacktest computes, plus the per-second COB rows;
+- ``COB/msg``        : the rebuild with the ±20-bucket volumes, imbalance and VWAP recomputed after *every* applied
+                       message (no MAs, no trades): what "COB features per message" would cost, for scale;
 - ``hftbacktest``    : ``HashMapMarketDepthBacktest`` replaying the same rows (no sequence checks), reading the best
                        bid/ask after every feed message (its recommended per-message loop, numba) — if installed;
 - ``dict floor``     : ``DictOrderBook`` (plain-Python dicts) with best bid/ask per message;
@@ -25,14 +30,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from pivotal.data.importers.base import DepthBatch, TradeBatch
 from pivotal.data.importers.shared_parquet import read_shared
+from pivotal.data.orderbook.book import APPLY, STALE, sequence_status
 from pivotal.data.orderbook.messages import DepthMessages, snapshot_levels
 from pivotal.data.orderbook.reference import DictOrderBook
-from pivotal.data.orderbook.replay import replay_top_of_book
+from pivotal.data.orderbook.replay import replay_top_of_book, snapshot_sides
+from pivotal.data.orderbook.side import side_best, side_set
 from pivotal.data.trades import Trades
-from pivotal.features.cob import CobConfig, CobEngine, cob_features
+from pivotal.features.cob import CobConfig, CobEngine, _bucket_side, cob_features
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CAPTURES = [("binance", "BTCUSDT", 0.01, 0.00001), ("binance", "ETHUSDT", 0.01, 0.0001),
@@ -57,6 +65,60 @@ def interleaved(runs: dict[str, Callable[[], float]], repeat: int) -> dict[str, 
         for name, run in runs.items():
             best[name] = min(best[name], run())
     return best
+
+
+@njit(cache=True)
+def _buckets_per_message(
+    b0: np.ndarray, b1: np.ndarray, b2: np.ndarray, b3: np.ndarray, b4: np.ndarray, b5: np.ndarray, b6: np.ndarray,
+    a0: np.ndarray, a1: np.ndarray, a2: np.ndarray, a3: np.ndarray, a4: np.ndarray, a5: np.ndarray, a6: np.ndarray,
+    last: int, m_start: np.ndarray, m_first: np.ndarray, m_final: np.ndarray, m_prev: np.ndarray,
+    is_bid: np.ndarray, price: np.ndarray, qty: np.ndarray, size: float, n: int, out: np.ndarray,
+) -> int:  # fmt: skip
+    """Rebuild with the ±n-bucket bid/ask volume, imbalance and VWAP (``out`` row = 4 blocks of 2n) after every
+    applied message; -1, or the index of a gap."""
+    width = 2 * n
+    bridged = False
+    for i in range(m_first.shape[0]):
+        code, _, _ = sequence_status(last, bridged, m_first[i], m_final[i], m_prev[i])
+        if code == STALE:
+            continue
+        if code != APPLY:
+            return i
+        for k in range(m_start[i], m_start[i + 1]):
+            if is_bid[k]:
+                side_set(b0, b1, b2, b3, b4, b5, b6, price[k], qty[k])
+            else:
+                side_set(a0, a1, a2, a3, a4, a5, a6, -price[k], qty[k])
+        last = m_final[i]
+        bridged = True
+        row = out[i]
+        row[:] = 0.0
+        if b5[0] == 0 or a5[0] == 0:
+            continue
+        bid, _ = side_best(b0, b1, b2, b3, b5)
+        ask, _ = side_best(a0, a1, a2, a3, a5)  # key = -price
+        center = np.floor((bid - ask) / 2.0 / size)  # floor(mid / size), as the per-second rows
+        _bucket_side(b0, b1, b2, b3, b5, 1.0, size, center, n, row[:width], row[3 * width :])
+        _bucket_side(a0, a1, a2, a3, a5, -1.0, size, center, n, row[width : 2 * width], row[3 * width :])
+        for j in range(width):
+            total = row[j] + row[width + j]
+            if total > 0.0:
+                row[2 * width + j] = (row[j] - row[width + j]) / total
+                row[3 * width + j] /= total
+            else:
+                row[3 * width + j] = np.nan
+    return -1
+
+
+def buckets_per_message(snapshot: tuple[int, np.ndarray, np.ndarray], m: DepthMessages, config: CobConfig) -> np.ndarray:
+    bid_side, ask_side = snapshot_sides(snapshot, m.rows)
+    out = np.empty((len(m), 4 * config.width), np.float64)
+    gap = _buckets_per_message(
+        *bid_side, *ask_side, int(snapshot[0]), m.start, m.first_id, m.final_id, m.prev_id, m.is_bid, m.price, m.qty,
+        float(config.bucket_size), config.buckets, out,
+    )  # fmt: skip
+    assert gap < 0, f"sequence gap at message {gap}"
+    return out
 
 
 def load(folder: str, raw: str) -> tuple[tuple[int, np.ndarray, np.ndarray, int], DepthMessages, Trades]:
@@ -166,14 +228,31 @@ def live_latency(
     return time.perf_counter() - start, np.asarray(lat), np.asarray(closing)
 
 
+def with_top(snapshot: tuple[int, np.ndarray, np.ndarray], m: DepthMessages, trades: Trades, config: CobConfig) -> None:
+    cob_features(snapshot, m, trades, config, top=np.empty((len(m), 4), np.float64))
+
+
+LEGEND = """per message = after every depth message; per second = one COB row per second (the issue's definition)
+  top      pivotal: exact rebuild + Binance sequence checks, best bid/ask per message
+  COB      pivotal: exact rebuild + sequence checks; per second: ±20-bucket volumes/imbalance/VWAP, MAs, trade flow
+  COB+top  pivotal: COB as above + best bid/ask per message (the comparison with hftbacktest's per-message feature)
+  COB/msg  pivotal: exact rebuild + sequence checks + ±20-bucket volumes/imbalance/VWAP per message (no MAs, trades)
+  hftbt    hftbacktest HashMapMarketDepthBacktest: rebuild (no sequence checks), best bid/ask per feed message
+  dict     plain-Python DictOrderBook: rebuild + sequence checks, best bid/ask per message (one pass)"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    print(LEGEND)
     print(f"load average before: {' / '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
-    print(f"{'capture':<22}{'rows':>8}{'msgs':>7} | {'M rows/s':>9}: {'top':>7}{'COB':>7}{'hftbt':>7}{'dict':>7} | "
-          f"{'COB/hftbt':>9}{'COB/dict':>9} | live µs p50 / p99 / p99 closing / max")  # fmt: skip
-    totals = {"rows": 0, "top": 0.0, "cob": 0.0, "hft": 0.0, "dict": 0.0}
+    names = ("top", "cob", "cob_top", "cob_msg", "hft", "dict")
+    heads = ("top", "COB", "COB+top", "COB/msg", "hftbt", "dict")
+    print(f"{'capture':<22}{'rows':>8}{'msgs':>6} | M rows/s:" + "".join(f"{h:>8}" for h in heads) + " | vs hftbt:"
+          f"{'COB':>6}{'+top':>6}{'/msg':>6} | live µs p50 / p99 / p99 closing / max")  # fmt: skip
+    totals = dict.fromkeys(names, 0.0)
+    all_rows = 0
     for folder, raw, tick, lot in CAPTURES:
         snapshot, m, trades = load(folder, raw)
         config = CobConfig.for_symbol(raw)
@@ -181,6 +260,8 @@ def main() -> None:
         runs: dict[str, Callable[[], float]] = {
             "top": timed(lambda s=snap3, m=m: replay_top_of_book(s, m)),  # type: ignore[misc]
             "cob": timed(lambda s=snap3, m=m, t=trades, c=config: cob_features(s, m, t, c)),  # type: ignore[misc]
+            "cob_top": timed(lambda s=snap3, m=m, t=trades, c=config: with_top(s, m, t, c)),  # type: ignore[misc]
+            "cob_msg": timed(lambda s=snap3, m=m, c=config: buckets_per_message(s, m, c)),  # type: ignore[misc]
         }
         hft = hft_events(snapshot, m)
         if hft is not None:
@@ -190,11 +271,10 @@ def main() -> None:
             assert abs(feeds - stamps) <= 1, f"hftbacktest saw {feeds} feeds for {stamps} message times"
             runs["hft"] = lambda p=one_pass: p()[0]  # type: ignore[misc]
         best = interleaved(runs, args.repeat)
-        t_top, t_cob, t_hft = best["top"], best["cob"], best.get("hft", np.nan)
-        t_dict = dict_floor(snapshot, m)
+        best.setdefault("hft", np.nan)
+        best["dict"] = dict_floor(snapshot, m)
         _, lat, closing = live_latency(snapshot, m, trades, config)
         rows = m.rows
-        mrs = [rows / t / 1e6 for t in (t_top, t_cob, t_hft, t_dict)]
         p50, p99, p99c, mx = (
             np.percentile(lat, 50) / 1e3,
             np.percentile(lat, 99) / 1e3,
@@ -202,17 +282,20 @@ def main() -> None:
             lat.max() / 1e3,
         )
         name = f"{folder}/{raw}"
-        print(f"{name:<22}{rows:>8}{len(m):>7} | {'':>9}  {mrs[0]:>7.2f}{mrs[1]:>7.2f}{mrs[2]:>7.2f}{mrs[3]:>7.3f} | "
-              f"{t_hft / t_cob:>9.2f}{t_dict / t_cob:>9.1f} | {p50:.1f} / {p99:.1f} / {p99c:.1f} / {mx:.0f}")  # fmt: skip
-        totals["rows"] += rows
-        for key, t in (("top", t_top), ("cob", t_cob), ("hft", t_hft), ("dict", t_dict)):
-            totals[key] += t
-    n = totals["rows"]
+        speeds = "".join(f"{rows / best[k] / 1e6:>8.2f}" for k in names)
+        ratios = "".join(f"{best['hft'] / best[k]:>6.2f}" for k in ("cob", "cob_top", "cob_msg"))
+        print(f"{name:<22}{rows:>8}{len(m):>6} |          {speeds} |          {ratios} | "
+              f"{p50:.1f} / {p99:.1f} / {p99c:.1f} / {mx:.0f}")  # fmt: skip
+        all_rows += rows
+        for k in names:
+            totals[k] += best[k]
+    n = all_rows
+    label = dict(zip(names, heads, strict=True))
+    print(f"all four: {n} rows; M rows/s " + ", ".join(f"{label[k]} {n / totals[k] / 1e6:.2f}" for k in names))
     print(
-        f"all four: {n} rows; pivotal top {n / totals['top'] / 1e6:.2f} M rows/s, "
-        f"pivotal COB {n / totals['cob'] / 1e6:.2f} M rows/s, "
-        f"hftbacktest {n / totals['hft'] / 1e6:.2f} M rows/s, dict floor {n / totals['dict'] / 1e6:.3f} M rows/s; "
-        f"COB vs hftbacktest x{totals['hft'] / totals['cob']:.2f}, COB vs dict floor x{totals['dict'] / totals['cob']:.1f}"
+        "all four vs hftbacktest: "
+        + ", ".join(f"{label[k]} x{totals['hft'] / totals[k]:.2f}" for k in ("top", "cob", "cob_top", "cob_msg"))
+        + f"; COB vs dict floor x{totals['dict'] / totals['cob']:.1f}"
     )
     print(f"load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

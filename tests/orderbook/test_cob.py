@@ -11,6 +11,7 @@ import pytest
 from pivotal.core.errors import UserInputError
 from pivotal.data.orderbook.book import SequenceGap
 from pivotal.data.orderbook.messages import DepthMessages
+from pivotal.data.orderbook.replay import replay_top_of_book
 from pivotal.data.trades import Trades
 from pivotal.features.assemble import build_input_from_series
 from pivotal.features.cob import (
@@ -90,6 +91,34 @@ def test_empty_bucket_has_zero_imbalance_and_no_vwap() -> None:
     f = cob_features((1, np.array([(100.2, 1.0)]), np.array([(100.4, 2.0)])), msgs, None, CONFIG)
     assert f.imbalance[0].tolist() == [0.0, 0.0, (1.5 - 2.0) / 3.5, 0.0]  # mid 100.3: all levels in [100, 101)
     assert np.isnan(f.vwap[0]).tolist() == [True, True, False, True]
+
+
+@pytest.mark.parametrize("size", [0.1, 0.3, 0.07, 5.0, 1e9])  # the last two: every price in bucket 0
+def test_buckets_follow_floor_of_price_over_size_at_every_boundary(size: float) -> None:
+    """Prices on a 0.01 grid hit bucket edges where ``price / size`` rounds below the integer (0.3 / 0.1 =
+    2.9999999999999996): the walk assigns each level to ``floor(price / size)`` and sums in level order, exactly as
+    this per-level reference does (bit-identical volumes and VWAPs)."""
+    bids = np.array([(round(1.0 - 0.01 * k, 2), 1.0 + (k % 7) * 0.125) for k in range(1, 100)])
+    asks = np.array([(round(1.0 + 0.01 * k, 2), 0.5 + (k % 5) * 0.375) for k in range(1, 100)])
+    msgs = _messages([(1000, 2, 2, "bid", 0.01, 0.0), (2000, 3, 3, "bid", 0.01, 0.0)])  # removes level 0.01
+    config = CobConfig(size, buckets=40, ma_buckets=1, ma_windows=(1,))
+    f = cob_features((1, bids, asks), msgs, None, config)
+    mid = (0.99 + 1.01) / 2.0
+    center = np.floor(mid / size)
+    vol = np.zeros((2, 80))
+    pv = np.zeros(80)
+    for side, levels in ((0, bids[:-1]), (1, asks)):  # best first; bid 0.01 was removed
+        for price, qty in levels:
+            j = int(np.floor(price / size) - center) + 40
+            if 0 <= j < 80:
+                vol[side, j] += qty
+                pv[j] += price * qty
+    total = vol[0] + vol[1]
+    assert np.array_equal(f.bid_volume[0], vol[0]) and np.array_equal(f.ask_volume[0], vol[1])
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(f.vwap[0], np.where(total > 0, pv / total, np.nan), equal_nan=True)
+    assert np.count_nonzero(total) == (1 if size > 2 else {0.1: 20, 0.3: 7, 0.07: 29}[size])
+    assert np.floor(0.3 / 0.1) == 2.0  # an edge that rounds down
 
 
 def test_gap_in_batch_names_the_message() -> None:
@@ -172,6 +201,22 @@ def test_prefix_replay_never_changes_an_emitted_row(shared_data: Path, folder: s
         assert prefix.known_at.max() < cut_ms or prefix.known_at.max() == int(cap.messages.event_ms[cut - 1])
         # and the prefix emitted every row the full run had already made known before the cut
         assert len(prefix) == int(np.count_nonzero(full.known_at < cut_ms))
+
+
+@pytest.mark.parametrize(("folder", "raw"), CAPTURES)
+def test_top_of_book_from_the_cob_pass_equals_the_replay(shared_data: Path, folder: str, raw: str) -> None:
+    cap = load_capture(shared_data, folder, raw)
+    top = np.full((len(cap.messages), 4), -1.0)
+    with_top = cob_features(cap.snapshot, cap.messages, cap.trades, _config(raw), top=top)
+    ref = replay_top_of_book(cap.snapshot, cap.messages)
+    assert np.array_equal(top, np.column_stack([ref.bid_px, ref.bid_qty, ref.ask_px, ref.ask_qty]), equal_nan=True)
+    assert not ref.applied.all()  # stale messages (before the snapshot) get the unchanged top as well
+    assert _same(with_top, cob_features(cap.snapshot, cap.messages, cap.trades, _config(raw)))
+
+
+def test_top_of_book_buffer_must_fit() -> None:
+    with pytest.raises(UserInputError, match=r"shape \(4, 4\)"):
+        cob_features(SNAPSHOT, MESSAGES, TRADES, CONFIG, top=np.empty((3, 4)))
 
 
 def test_order_book_reaches_the_model_input(shared_data: Path) -> None:
