@@ -37,7 +37,7 @@ demo: install
 	$(BIN)/pivotal models show $(DEMO_MODEL) > /dev/null 2>&1 || $(BIN)/pivotal train --model cnn --name $(DEMO_MODEL) -e binance -s BTC/USDT -t 1h --epochs 2 --walk-forward 300/1/60 --folds 1 --start 2023-06-01 --end 2024-06-01 --threads 2
 	$(BIN)/pivotal run --config docs/examples/demo-model.toml --out $(DEMO_OUT)/model
 	@echo "the dashboard and the annotation tool: open the addresses below (their #token part unlocks the controls; Ctrl-C stops)"
-	$(BIN)/pivotal serve --run docs/examples/demo-model.toml
+	$(BIN)/pivotal serve --run docs/examples/demo-model.toml --speed 3600
 
 # The model's replay (docs/examples/demo-model.toml: the CNN through the orchestrator under the risk engine) behind the
 # HTTP API and the browser dashboard at http://127.0.0.1:8765/ (after `make demo`, which imports the data and trains
@@ -45,7 +45,7 @@ demo: install
 # risk state; "start inference" replays the model over the chart with live training. Serves until Ctrl-C.
 dashboard: install
 	@echo "the dashboard and the annotation tool: open the addresses below (their #token part unlocks the controls; Ctrl-C stops)"
-	$(BIN)/pivotal serve --run docs/examples/demo-model.toml
+	$(BIN)/pivotal serve --run docs/examples/demo-model.toml --speed 3600
 
 lint: install-dev
 	$(BIN)/ruff check .

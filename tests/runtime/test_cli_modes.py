@@ -37,8 +37,8 @@ def test_live_without_its_gate_is_refused_with_exit_2() -> None:
 def test_errors_are_one_line(tmp_path: Path) -> None:
     code, out = invoke(["run", "--mode", "dance"])
     assert code == 1 and "unknown mode 'dance'; use one of: backtest, replay, paper, testnet, live" in out
-    code, out = invoke(["run", "--input", str(tmp_path / "x.csv"), "--speed", "500"])
-    assert code == 1 and "replay speed 500 is out of range; use 0 (as fast as possible) or 0.1 to 100" in out
+    code, out = invoke(["run", "--input", str(tmp_path / "x.csv"), "--speed", "500000"])
+    assert code == 1 and "replay speed 500000 is out of range; use 0 (as fast as possible) or 0.1 to 100000" in out
     code, out = invoke(["run", "--input", str(tmp_path / "x.csv"), "--trades-out", str(tmp_path / "t.txt")])
     assert code == 1 and "unsupported trade export format '.txt'" in out
     code, out = invoke(["run", "--input", str(tmp_path / "x.csv")])

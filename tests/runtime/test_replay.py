@@ -161,9 +161,9 @@ def test_a_failing_sink_fails_the_session_with_its_message() -> None:
 
 
 def test_speed_limits() -> None:
-    assert check_speed(0) == 0 and check_speed(0.1) == 0.1 and check_speed(100) == 100
-    for bad in (0.05, 101, -1):
-        with pytest.raises(UserInputError, match=r"use 0 \(as fast as possible\) or 0\.1 to 100"):
+    assert check_speed(0) == 0 and check_speed(0.1) == 0.1 and check_speed(3600) == 3600 and check_speed(100_000) == 100_000
+    for bad in (0.05, 100_001, -1):
+        with pytest.raises(UserInputError, match=r"use 0 \(as fast as possible\) or 0\.1 to 100000$"):
             check_speed(bad)
 
 

@@ -97,7 +97,7 @@ def test_unknown_keys_are_refused_with_the_keys_that_exist(tmp_path: Path) -> No
     ("text", "expected"),
     [
         ('mode = "dance"\n', "mode = 'dance': unknown mode 'dance'; use one of: backtest, replay, paper, testnet, live"),
-        ("speed = 500\n", "speed = 500: replay speed 500 is out of range; use 0 (as fast as possible) or 0.1 to 100"),
+        ("speed = 500000\n", "speed = 500000: replay speed 500000 is out of range; use 0 (as fast as possible) or 0.1 to 100000"),
         ("[venue]\nfee = -0.1\n", "venue.fee = -0.1: input should be greater than or equal to 0"),
         ('[venue]\nkind = "paper"\n', "venue.kind = 'paper': use one of 'simulated' or 'ccxt'"),
         ("capital = 0\n", "capital = 0: input should be greater than 0"),
@@ -114,7 +114,7 @@ def test_bad_values_name_the_file_the_key_and_the_fix(tmp_path: Path, text: str,
 
 
 def test_a_bad_flag_names_the_flag(tmp_path: Path) -> None:
-    assert refused(None, {"speed": 500.0}).startswith("--speed: speed = 500.0: replay speed 500 is out of range")
+    assert refused(None, {"speed": 500000.0}).startswith("--speed: speed = 500000.0: replay speed 500000 is out of range")
     assert refused(write(tmp_path, ""), {"venue.fee": -1.0}).startswith("--fee: venue.fee = -1.0:")
 
 

@@ -63,7 +63,7 @@ class SeekIn(BaseModel):
 
 
 class SpeedIn(BaseModel):
-    speed: float = Field(..., description="0 (as fast as possible) or 0.1 to 100 times the original pace")
+    speed: float = Field(..., description="0 (as fast as possible) or 0.1 to 100,000 times the original pace")
 
 
 class ResetIn(BaseModel):

@@ -32,7 +32,7 @@ class RealtimeStartIn(_Body):
     )  # fmt: skip
     start: int | None = Field(None, ge=0, description="epoch ms, inclusive (default: the stored series' start)")
     end: int | None = Field(None, ge=0, description="epoch ms, exclusive")
-    speed: float = Field(0.0, ge=0, le=100, description="0: as fast as possible, else 0.1-100 x the bars' pace")
+    speed: float = Field(0.0, ge=0, le=100_000, description="0: as fast as possible, else 0.1-100,000 x the bars' pace")
     capital: float = Field(10_000.0, gt=0)
     buy_threshold: float | None = Field(None, ge=0, le=1)
     sell_threshold: float | None = Field(None, ge=0, le=1)

@@ -20,6 +20,9 @@ def serve(
     run_config: Path | None = typer.Option(
         None, "--run", help="Start this run configuration (pivotal run's TOML; replay or backtest) as the server starts."
     ),
+    speed: float | None = typer.Option(
+        None, "--speed", help="With --run: replay pace instead of the file's (0 = fastest; 3600 = an hourly bar a second)."
+    ),
     data_dir: Path | None = DataDirOption,
     store: str | None = StoreOption,
 ) -> None:
@@ -38,7 +41,7 @@ def serve(
 
     app = create_app(settings, token, RateLimiter(rate_limit, 60.0), cors_origins=cors_origin)
     if run_config is not None:  # bad configuration: one line, before anything listens
-        _start_run(app, run_config)
+        _start_run(app, run_config, speed)
     console.print(f"pivotal API on http://{host}:{port} (schema: /openapi.json, push: ws://{host}:{port}/ws)")
     base = f"http://{host}:{port}"
     if token.generated:  # shown once, here; never logged
@@ -53,7 +56,7 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
-def _start_run(app: Any, path: Path) -> None:
+def _start_run(app: Any, path: Path, speed: float | None = None) -> None:
     """``--run``: the run configuration's node, started in the server (``api.runtime_routes``); it plays whether or
     not a browser is open, and ``GET /api/runtime/status`` follows it."""
     from pivotal.api.runtime_routes import API_MODES
@@ -61,7 +64,7 @@ def _start_run(app: Any, path: Path) -> None:
     from pivotal.runtime.config import load_run_config
 
     try:
-        cfg = load_run_config(path)
+        cfg = load_run_config(path, {"speed": speed} if speed is not None else None)
         if cfg.mode not in API_MODES:
             raise fail(f"{path}: mode: {cfg.mode!r} cannot run in the server yet; use one of {', '.join(API_MODES)}")
         app.state.runtime.start(cfg)
