@@ -54,7 +54,8 @@ def test_demo_installs_no_extras_and_replays_a_strategy_and_a_model() -> None:
     assert imported == ["data", "import", "../shared/data"]
     assert rule == ["run", "--config", "docs/examples/demo.toml", "--out", "pivotal-out/demo/sma_cross"]
     assert model == ["run", "--config", "docs/examples/demo-model.toml", "--out", "pivotal-out/demo/model"]
-    assert serve == ["serve", "--run", "docs/examples/demo-model.toml", "--speed", "3600"]  # ends with the replay behind the dashboard
+    # it ends with the model's replay still playing behind the dashboard
+    assert serve == ["serve", "--run", "docs/examples/demo-model.toml", "--speed", "3600"]
     train = _guarded_train(demo)
     config = tomllib.loads((REPO / "docs" / "examples" / "demo-model.toml").read_text())
     name = config["models"][0]["name"]

@@ -56,7 +56,7 @@ def run(
     start: str | None = typer.Option(None, "--start", help="First bar (UTC date/time or epoch ms), inclusive."),
     end: str | None = typer.Option(None, "--end", help="End (UTC date/time or epoch ms), exclusive."),
     speed: float | None = typer.Option(
-        None, "--speed", help="Replay pace: 0 = as fast as possible (default), or 0.1 to 100 times the original timing."
+        None, "--speed", help="Replay pace: 0 = as fast as possible (default), or 0.1 to 100,000 times the original timing."
     ),
     params_file: Path | None = typer.Option(None, "--params", help="JSON object of strategy parameters (--param overrides)."),
     param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter key=value; repeat for several."),
@@ -81,7 +81,7 @@ def run(
     ),
     live_training: bool = typer.Option(
         False, "--live-training",
-        help="Models in backtest/replay: train on confirmed pivots while the run plays, hot-swap promoted versions.",
+        help="Models (replay/paper/testnet/live): train on confirmed pivots as the run plays, hot-swap promoted versions.",
     ),
     adopt_foreign_orders: bool = typer.Option(
         False, "--adopt-foreign-orders", help="Testnet/live: start although the account has open orders not placed by this run."

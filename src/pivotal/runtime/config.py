@@ -114,7 +114,7 @@ class RunConfig(_Strict):
     out: Path | None = None  # a folder for summary.json, trades.csv and the charts (as pivotal backtest --out)
     start: int | None = None  # epoch ms, inclusive (TOML date, "YYYY-MM-DD[THH:MM]" UTC or epoch ms)
     end: int | None = None  # epoch ms, exclusive
-    speed: float = 0.0  # replay pace: 0 = as fast as possible, else 0.1-100 x the original timing
+    speed: float = 0.0  # replay pace: 0 = as fast as possible, else 0.1-100,000 x the original timing
     capital: float = Field(10_000.0, gt=0)
     venue: VenueConfig = Field(default_factory=lambda: VenueConfig.model_validate({}))
     risk: dict[str, Any] | None = None  # RiskConfig keys; "off" switches one off. Absent: no risk engine
@@ -123,7 +123,7 @@ class RunConfig(_Strict):
     trades_out: Path | None = None
     status: bool | None = None  # the live status view; None: on a terminal only
     live_trading_enabled: bool = False
-    live_training: bool = False  # strategy "model", backtest/replay: train live on confirmed pivots (runtime.learning)
+    live_training: bool = False  # strategy "model", any mode but backtest: train live on confirmed pivots (runtime.learning)
 
     @model_validator(mode="before")
     @classmethod

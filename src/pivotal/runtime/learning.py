@@ -24,8 +24,10 @@ a trainer process fine-tunes the model out of the serving process, and promoted 
   bars (the swap itself is atomic; a prediction never mixes versions). Checks are at most every ``poll_s`` wall
   seconds (0: every event, deterministic in tests).
 - **Trainer.** ``start()`` launches ``python -m pivotal.training.online`` per enabled model (the trainer process of
-  ``training.online``), ``close()`` stops it (SIGTERM: the step in progress finishes). Serving never waits for it:
-  the node only appends to the queue and, at a check, reads the promotion log.
+  ``training.online``), ``close()`` stops it (SIGTERM: the step in progress finishes). With a cluster address
+  (``TrainerOptions.cluster``: ``ray://host:port``, ``auto``, or ``local``) the same trainer runs as a Ray actor
+  (``training.online_ray``) on the same queue and checkpoint root instead. Serving never waits for either: the node
+  only appends to the queue and, at a check, reads the promotion log.
 
 ``enable_live_training`` (``LiveLearningConfig.enabled``) defaults to true; it is turned off per run (``enabled=
 False``) or per model (``disabled_models``): such a model still serves, records its predictions and outcomes and
@@ -45,7 +47,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pivotal.config import Settings
 from pivotal.core.errors import UserInputError
@@ -65,11 +67,14 @@ from pivotal.services.model_strategy import CheckpointPredictor
 from pivotal.services.online import ServingWatcher, feed_risk, models_root, serving_info, staleness
 from pivotal.strategies.model_strategy import ModelStrategy
 from pivotal.training.live_samples import LivePivotConfig, LivePivotSample, LivePivotSampler
-from pivotal.training.online import read_metrics
+from pivotal.training.online import OnlineConfig, read_metrics
 from pivotal.training.outcomes import HORIZONS_MS, Outcome, OutcomeRecorder, store_outcomes
-from pivotal.training.promotion import ONLINE_DIR, PromotionLog
+from pivotal.training.promotion import ONLINE_DIR, GateConfig, PromotionLog
 from pivotal.training.queue import QueuedSample, SampleQueue, from_live_pivot, open_queue
 from pivotal.training.trendline_validation import TrendLineValidator, TrendValidationConfig, TrendVerdict, store_verdicts
+
+if TYPE_CHECKING:
+    from pivotal.training.online_ray import RayTrainer
 
 __all__ = ["LiveLearning", "LiveLearningConfig", "TrainerOptions", "default_queue_url"]
 
@@ -78,7 +83,9 @@ _LINE_ACTION = {"up": "BUY", "down": "SELL", "flat": "HOLD"}
 
 @dataclass(frozen=True)
 class TrainerOptions:
-    """The trainer process's options (``python -m pivotal.training.online``)."""
+    """The trainer's options (``python -m pivotal.training.online``). ``threads``: its torch threads; ``cpus``: CPU
+    ids it is pinned to (empty: any); ``cluster``: a Ray address (``ray://host:port``, ``auto``, ``local``) to run it
+    as a Ray actor there instead of a local process (None: the process)."""
 
     batch_size: int = 64
     steps: int = 2
@@ -88,15 +95,26 @@ class TrainerOptions:
     nice: int = 10
     idle_exit_s: float | None = None
     tensorboard: Path | None = None
+    threads: int = 1
+    cpus: tuple[int, ...] = ()
+    cluster: str | None = None
 
     def argv(self) -> list[str]:
         out = ["--batch-size", str(self.batch_size), "--steps", str(self.steps), "--alpha", str(self.alpha),
-               "--min-samples", str(self.min_samples), "--block-ms", str(self.block_ms), "--nice", str(self.nice)]  # fmt: skip
+               "--min-samples", str(self.min_samples), "--block-ms", str(self.block_ms), "--nice", str(self.nice),
+               "--threads", str(self.threads)]  # fmt: skip
+        if self.cpus:
+            out += ["--cpus", ",".join(str(c) for c in self.cpus)]
         if self.idle_exit_s is not None:
             out += ["--idle-exit-s", str(self.idle_exit_s)]
         if self.tensorboard is not None:
             out += ["--tensorboard", str(self.tensorboard)]
         return out
+
+    def online_config(self) -> OnlineConfig:
+        """The same options for an in-process or Ray ``OnlineTrainer``."""
+        return OnlineConfig(self.batch_size, self.steps, self.block_ms, gate=GateConfig(self.alpha, self.min_samples),
+                            log_dir=self.tensorboard)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -215,6 +233,7 @@ class _Model:
                 Path(url.removeprefix("sqlite:")).parent.mkdir(parents=True, exist_ok=True)
             self.queue = open_queue(url)
         self.process: subprocess.Popen[bytes] | None = None
+        self.actor: RayTrainer | None = None
         self.trainer_log: Path | None = None
         source = predictor.inputs
         engine = owner.engine
@@ -340,9 +359,15 @@ class _Model:
 
     # -- trainer -----------------------------------------------------------------------------------------------------------
     def start_trainer(self) -> None:
-        if not self.trains or self.process is not None:
+        if not self.trains or self.process is not None or self.actor is not None:
             return
         opts = self.owner.config.trainer
+        if opts.cluster:
+            from pivotal.training.online_ray import RayTrainer
+
+            self.actor = RayTrainer(opts.cluster, self.owner.root, self.name, self.queue_url, opts.online_config(),
+                                    threads=opts.threads, idle_exit_s=opts.idle_exit_s)  # fmt: skip
+            return
         argv = [sys.executable, "-m", "pivotal.training.online", "--root", str(self.owner.root), "--name", self.name,
                 "--queue", self.queue_url, *opts.argv()]  # fmt: skip
         self.trainer_log = Path(self.owner.root) / ONLINE_DIR / self.name / "trainer.log"
@@ -350,7 +375,15 @@ class _Model:
         with open(self.trainer_log, "ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=_child_env())
 
+    def trainer_running(self) -> bool:
+        if self.actor is not None:
+            return self.actor.running()
+        return self.process is not None and self.process.poll() is None
+
     def stop_trainer(self, timeout_s: float = 30.0) -> int | None:
+        actor, self.actor = self.actor, None
+        if actor is not None:
+            return actor.stop(timeout_s)
         process, self.process = self.process, None
         if process is None:
             return None
@@ -371,7 +404,8 @@ class _Model:
             "predictions_by_version": dict(self.versions),
             **asdict(self.counts),
             "queue": self.queue_url if self.trains else None,
-            "trainer_running": self.process is not None and self.process.poll() is None,
+            "trainer": "ray" if self.owner.config.trainer.cluster else "process",
+            "trainer_running": self.trainer_running(),
             "watcher_errors": list(self.watcher.errors),
         }
         metrics = read_metrics(self.owner.root, self.name, last=1)

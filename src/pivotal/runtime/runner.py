@@ -212,8 +212,9 @@ def execute(
 def _live_learning(
     prepared: PreparedRun, model: ModelStrategy, engine: DataEngine, markets: Sequence[tuple[str, str]]
 ) -> LiveLearning:
-    """Live training for a model replay (``--live-training``): L2 pivots of the traded timeframes become samples for
-    an out-of-process trainer; promoted versions are hot-swapped between bars (``runtime.learning``)."""
+    """Live training for a model run (``--live-training``; replay, backtest under the node, paper, testnet, live): L2
+    pivots of the traded timeframes become samples for an out-of-process trainer; promoted versions are hot-swapped
+    between bars (``runtime.learning``)."""
     from pivotal.config import load_settings
     from pivotal.runtime.learning import LiveLearning, LiveLearningConfig
     from pivotal.training.live_samples import LivePivotConfig
@@ -352,6 +353,9 @@ def execute_live(
     watch = ([s for s, _ in markets], [empty.timeframe])
     if model is not None:
         engine, warm, watch = live_data_engine(prepared, model, markets)
+    if model is not None and req.live_training and req.journal is not None:
+        raise UserInputError("--live-training with --journal: a restart cannot re-derive weights trained live; "
+                             "leave out --journal")  # fmt: skip
     if feed is None:
         feed = live_feed_for(feed_client_factory(exchange, sandbox=sandbox and req.mode == "testnet", rest_url=req.rest_url,
                                                  ws_url=req.ws_url), *watch)  # fmt: skip
@@ -363,6 +367,8 @@ def execute_live(
     traded = dict(markets)
     ended: set[str] = set()
     first: int | None = None
+    learning: LiveLearning | None = None
+    learned: dict[str, Any] | None = None
     try:
         if req.mode != "paper":
             if venue is None:
@@ -378,6 +384,8 @@ def execute_live(
             model.orchestrator.sink = _journal_decisions(node)
         if book is not None:
             book.attach(node)
+        if engine is not None and model is not None and req.live_training:
+            learning = _live_learning(prepared, model, engine, markets).attach(node)
         if on_start is not None:
             on_start(node)
         resumed = node.recovery.last_event_time if node.recovery is not None else None
@@ -418,7 +426,12 @@ def execute_live(
             raise UserInputError(f"--mode {req.mode}: the feed delivered no closed bar of {', '.join(missing)} {empty.timeframe}")
         result = node.finish()
         snapshot = node.snapshot(node.last_time, req.capital)
+        if learning is not None:
+            learning.flush()
+            learned = learning.stats()
     finally:
+        if learning is not None:
+            learning.close()
         if journal is not None:
             journal.close()
         if risk is not None:
@@ -435,7 +448,7 @@ def execute_live(
     )  # fmt: skip
     return RunOutcome(run, req.mode, None, node.events, resumed, req.journal, snapshot, req.audit if risk else None,
                       sent=None if book is None else book.sent,
-                      trade_symbols=tuple(s for s, _ in node.engine.trades))  # fmt: skip
+                      trade_symbols=tuple(s for s, _ in node.engine.trades), learning=learned)  # fmt: skip
 
 
 def _row_of(c: Candles, i: int) -> tuple[int, float, float, float, float, float]:

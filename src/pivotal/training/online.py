@@ -20,8 +20,13 @@ skipped; after 5 nothing is redelivered. Each sample is therefore trained exactl
 
 The lineage starts from the serving version (``promotion.PromotionLog``; or the best checkpoint, which is then logged
 as the first serving version) and continues from its own newest version across restarts. Old online versions beyond
-``keep`` are deleted, except any version that served (rollback needs them). A Ray actor path is not built: the
-Redis Streams queue lets a trainer run on any machine that reaches Redis and the checkpoint folder.
+``keep`` are deleted, except any version that served (rollback needs them). The same trainer runs as a Ray actor
+(``training.online_ray``) when a cluster address is given; with the Redis Streams queue it can run on any machine that
+reaches Redis and the checkpoint folder.
+
+CPU: the process lowers its priority (``--nice``), uses ``--threads`` torch threads (default 1: on a busy machine more
+threads slow serving more than they speed training) and may be pinned to ``--cpus`` (``os.sched_setaffinity``) so that
+serving keeps the other cores.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from pivotal.models.heads import multitask_loss
+from pivotal.models.heads import PRICE_SCALE, HeadOutputs
 from pivotal.models.protocol import Batch
 from pivotal.models.supervised import SupervisedModel
 from pivotal.training.checkpoints import CheckpointInfo, CheckpointManager
@@ -106,18 +112,44 @@ def trained_through_of(info: CheckpointInfo) -> dict[str, int]:
 
 
 def per_sample_losses(model: SupervisedModel, batch: Batch) -> np.ndarray:
-    """The multi-task loss of each sample alone (one forward pass for the batch)."""
+    """The multi-task loss of each sample alone (``models.heads.multitask_loss`` of that one row), for the whole batch
+    in one forward pass and vectorised reductions: the gate runs it twice per step, and a loop over rows cost as much
+    as the training itself."""
     model.net.eval()
     with torch.inference_mode():
         batch = {k: v.to(model.device) for k, v in batch.items()}
         out = model.net(batch["windows"], batch["context"])
-        names = [f.name for f in dataclasses.fields(out)]
-        losses = []
-        for i in range(batch["windows"].shape[0]):
-            row = type(out)(**{n: getattr(out, n)[i : i + 1] for n in names})
-            loss, _ = multitask_loss(row, {k: v[i : i + 1] for k, v in batch.items()})
-            losses.append(float(loss))
-    return np.asarray(losses, np.float64)
+        return row_losses(out, batch).double().cpu().numpy()
+
+
+def _row_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per row of [B, k]: the masked mean (0 where the row has no target), as ``multitask_loss`` reduces one row."""
+    count = mask.sum(dim=1)
+    total = (values * mask).sum(dim=1)
+    return torch.where(count > 0, total / count.clamp(min=1.0), torch.zeros_like(total))
+
+
+def row_losses(out: HeadOutputs, batch: Batch) -> torch.Tensor:
+    """[B] losses: row i equals ``multitask_loss`` of row i alone (same terms, masks and weights)."""
+    kind = batch["kind"]
+    kind_mask = (kind >= 0).float()
+    kind_ce = F.cross_entropy(out.kind_logits.reshape(-1, 2), kind.clamp(min=0).reshape(-1), reduction="none")
+    price = batch["price"]
+    price_err = F.smooth_l1_loss(out.price, torch.nan_to_num(price) * PRICE_SCALE, reduction="none")
+    bars = batch["bars"]
+    bars_err = F.smooth_l1_loss(out.log_bars, torch.log1p(torch.nan_to_num(bars).clamp(min=0)), reduction="none")
+    action = batch["action"]
+    action_mask = (action >= 0).float()
+    action_ce = F.cross_entropy(out.action_logits, action.clamp(min=0), reduction="none")
+    correct = (out.action_logits.argmax(-1) == action).float()
+    conf_bce = F.binary_cross_entropy_with_logits(out.confidence_logit, correct, reduction="none")
+    return (
+        _row_mean(kind_ce.view_as(kind_mask), kind_mask)
+        + _row_mean(price_err, torch.isfinite(price).float())
+        + _row_mean(bars_err, torch.isfinite(bars).float())
+        + action_ce * action_mask
+        + 0.5 * conf_bce * action_mask
+    )
 
 
 class OnlineTrainer:
@@ -363,10 +395,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--consumer", default="")
     parser.add_argument("--tensorboard", type=Path, default=None)
     parser.add_argument("--nice", type=int, default=10, help="lower CPU priority by this much: serving comes first")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--cpus", default="", help="pin the trainer to these CPU ids (comma-separated; default: any)")
     args = parser.parse_args(argv)
     if args.nice > 0:
         os.nice(args.nice)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    if args.cpus:
+        cpus = {int(c) for c in args.cpus.split(",") if c.strip().isdigit()}
+        count = os.cpu_count() or 1
+        if not cpus or not cpus <= set(range(count)):
+            parser.error(f"--cpus {args.cpus!r}: give CPU ids between 0 and {count - 1}, comma-separated")
+        os.sched_setaffinity(0, cpus)
+    torch.set_num_threads(max(1, args.threads))
     config = OnlineConfig(
         args.batch_size, args.steps, args.block_ms, args.keep, GateConfig(args.alpha, args.min_samples), args.consumer,
         log_dir=args.tensorboard,
