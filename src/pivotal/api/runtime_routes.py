@@ -140,11 +140,25 @@ class RuntimeRun:
         self._trips: set[tuple[str, str]] = set()
         self._reopened = False  # the finished run's audit log, reopened by a reset
         self._decided = 0  # model strategy: orchestrator decisions already published
-        self.stop_requested = False  # a paper run (no replay session): stop at the next event
+        self.stop_requested = False  # a paper run (no replay session): its feed is stopped, the node finishes
+        self.feed: Any = None  # a paper run's live feed (runner.execute's on_feed)
 
     @property
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
+
+    def on_feed(self, feed: Any) -> None:
+        self.feed = feed
+        if self.stop_requested:  # asked before the feed existed
+            self.stop_feed()
+
+    def stop_feed(self) -> None:
+        """End a paper run now, bars or no bars (an unreachable exchange sends none): the feed's iterator ends, the
+        node finishes as at the end of its data. Non-blocking: the feed's thread winds down on its own."""
+        self.stop_requested = True
+        stop = getattr(self.feed, "stop", None)
+        if callable(stop):
+            stop(timeout_s=0.0)
 
     def _send(self, kind: str, payload: Any) -> None:
         self.publish(kind, payload)
@@ -259,7 +273,7 @@ class RuntimeRun:
 
         try:
             outcome = execute(prepared, clock=clock, sleep=sleep, observer=self.observe, on_start=self.on_start,
-                              on_session=self.on_session)  # fmt: skip
+                              on_session=self.on_session, on_feed=self.on_feed)  # fmt: skip
         except Exception as exc:  # reported in the status and on the hub; a bug's text is not echoed
             self.error = str(exc) if isinstance(exc, PivotalError) else f"internal error ({type(exc).__name__})"
             self._send("run_finished", {"status": "failed", "error": self.error})
@@ -476,13 +490,13 @@ class RuntimeManager:
         return run.session
 
     def stop(self, timeout: float = 30.0) -> RuntimeRun:
-        """Stop the current run's replay; the node finishes (``run_finished`` on the WebSocket). A paper run stops
-        when its next bar closes (the status says ``stop_requested`` until then)."""
+        """Stop the current run's replay; the node finishes (``run_finished`` on the WebSocket). A paper run's feed
+        is stopped at once, so it ends even when no bar arrives (the status says ``stop_requested`` until it has)."""
         run = self.get()
         if run.session is not None:
             run.session.stop()
         elif run.cfg.mode == "paper":
-            run.stop_requested = True
+            run.stop_feed()
             timeout = min(timeout, 5.0)
         elif run.running:
             raise HTTPException(409, "the run has no replay session to stop yet; retry in a moment")
@@ -492,8 +506,8 @@ class RuntimeManager:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         run = self.current
-        if run is not None:
-            run.stop_requested = run.cfg.mode == "paper"
+        if run is not None and run.cfg.mode == "paper":
+            run.stop_feed()
         if run is not None and run.session is not None:
             run.session.stop()
         if run is not None and run.thread is not None:

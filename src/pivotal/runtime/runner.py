@@ -128,13 +128,15 @@ def execute(
     observer: Callable[[MarketEvent], None] | None = None,
     on_start: Callable[[TradingNode], None] | None = None,
     on_session: Callable[[ReplaySession], None] | None = None,
+    on_feed: Callable[[Feed], None] | None = None,
 ) -> RunOutcome:
     """Run ``prepared`` in its mode; ``observer`` sees each replayed event after the node processed it, ``on_start``
     the node before the first event (the status view keeps it to take snapshots), ``on_session`` the replay session
-    before it plays (the API controls it: pause, resume, seek, speed, stop)."""
+    before it plays (the API controls it: pause, resume, seek, speed, stop), ``on_feed`` a paper/testnet/live run's
+    feed before it starts (its ``stop()`` ends the run from another thread even when no bar arrives)."""
     req, bars = prepared.request, prepared.bars
     if req.mode in LIVE_DATA:
-        return execute_live(prepared, observer=observer, on_start=on_start)
+        return execute_live(prepared, observer=observer, on_start=on_start, on_feed=on_feed)
     series = prepared.markets
     if req.mode == "backtest" and req.risk is None and len(series) == 1 and not req.is_model:
         run = run_backtest(bars, req.strategy, prepared.params, fee_rate=req.fee_rate, slippage=req.slippage,
@@ -320,6 +322,7 @@ def execute_live(
     settings: Settings | None = None,
     observer: Callable[[MarketEvent], None] | None = None,
     on_start: Callable[[TradingNode], None] | None = None,
+    on_feed: Callable[[Feed], None] | None = None,
 ) -> RunOutcome:
     """A paper, testnet or live run: the live feed's events through a trading node until the bar closing at
     ``source.end`` (or Ctrl-C), then the node finishes as a backtest does (what is open exits at the last close).
@@ -359,6 +362,8 @@ def execute_live(
     if feed is None:
         feed = live_feed_for(feed_client_factory(exchange, sandbox=sandbox and req.mode == "testnet", rest_url=req.rest_url,
                                                  ws_url=req.ws_url), *watch)  # fmt: skip
+    if on_feed is not None:
+        on_feed(feed)
     config = BacktestConfig(fee_rate=req.fee_rate, slippage=req.slippage if req.mode == "paper" else 0.0)
     journal = Journal(req.journal) if req.journal is not None else None
     risk: RiskEngine | None = None
