@@ -131,6 +131,18 @@ def parse_time(value: int | str | None) -> int | None:
         ) from None
 
 
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (0: a free port) for a local exchange; the runner (``cleanup()`` to stop) and
+    the port actually bound, which tests need before they connect."""
+    runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = getattr(site, "_server", None)
+    sockets = getattr(server, "sockets", None) or []
+    return runner, int(sockets[0].getsockname()[1])
+
+
 class TestExchange:
     """A Binance-speaking exchange on 127.0.0.1 replaying ``data_dir`` (the ``shared/data`` folder)."""
 
@@ -211,13 +223,7 @@ class TestExchange:
         state = self.state = ExchangeState(
             self.markets, clock, self.faults, self.balances, *self.fees, self.api_key, self.api_secret
         )
-        runner = web.AppRunner(build_app(state, self.venue), shutdown_timeout=0.5, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1]
+        runner, self.port = await start_site(build_app(state, self.venue), self.host, self.port)
         self._stop = asyncio.Event()
         driver = asyncio.create_task(state.run())
         self._ready.set()

@@ -30,6 +30,7 @@ import pandas as pd
 from aiohttp import WSMsgType, web
 
 from pivotal.data.orderbook.book import OrderBook
+from pivotal.testexchange.server import start_site
 
 __all__ = [
     "BookStep",
@@ -290,13 +291,7 @@ class VenueServer:
         app = web.Application()
         self.rest_routes(app)
         app.router.add_get(self.ws_path, self._ws)
-        runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1]
+        runner, self.port = await start_site(app, self.host, self.port)
         self._stop = asyncio.Event()
         self._started = asyncio.Event()
         replay = asyncio.create_task(self._replay())
