@@ -74,6 +74,7 @@ from pivotal.runtime.feeds.historical import HistoricalFeed
 from pivotal.runtime.learning import LiveLearning, LiveLearningConfig, TrainerOptions
 from pivotal.runtime.node import TradingNode
 from pivotal.services.model_strategy import CheckpointPredictor, candles_source
+from pivotal.services.online import staleness as staleness_of
 from pivotal.strategies.model_strategy import ModelStrategy
 from pivotal.strategies.orchestrator import Orchestrator, OrchestratorConfig
 from pivotal.training.checkpoints import CheckpointInfo, CheckpointManager
@@ -320,7 +321,7 @@ def run_arm(a: argparse.Namespace, data: Data, root: Path, info: CheckpointInfo,
                     time.sleep(0.05)
                 waited += time.perf_counter() - t0
                 learning.check_swaps()
-                staleness += list(learning.stats()[model.name]["staleness_ms"].values())
+                staleness += list(staleness_of(root, model.name, node.now).staleness_ms.values())
         result = node.finish()
         learning.flush()
         days_done = (int(data.replay[symbols[0]].ts[-1]) + timeframe_ms(base) - first) / DAY_MS

@@ -60,6 +60,20 @@ def test_step_publishes_a_version_trained_through_the_newest_label(tmp_path: Pat
     assert line["version"] == result.version and line["trained"] == 8 and line["gate"] is None
 
 
+def test_read_metrics_last_reads_the_tail_of_a_long_feed(tmp_path: Path) -> None:
+    from pivotal.training.online import METRICS_FILE, _tail_lines
+    from pivotal.training.promotion import ONLINE_DIR
+
+    feed = tmp_path / ONLINE_DIR / "m" / METRICS_FILE
+    feed.parent.mkdir(parents=True)
+    rows = [{"version": f"v{i}", "loss_after": i / 7} for i in range(500)]
+    feed.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"version": "torn')
+    assert read_metrics(tmp_path, "m", last=3) == rows[-2:]  # the torn last line is skipped, as in a full read
+    assert read_metrics(tmp_path, "m", last=1000) == rows == read_metrics(tmp_path, "m")
+    for block in (7, 64, 1 << 16):  # lines cut across reading blocks
+        assert _tail_lines(feed, 4, block) == [json.dumps(r) for r in rows[-3:]] + ['{"version": "torn']
+
+
 def test_done_and_repeated_samples_are_skipped(tmp_path: Path) -> None:
     root = tmp_path / "models"
     base_checkpoint(root)

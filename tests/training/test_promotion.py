@@ -89,6 +89,38 @@ def test_log_ignores_a_torn_last_line_and_names_a_bad_middle_line(tmp_path: Path
         log.serving()
 
 
+def test_log_is_read_incrementally_and_a_rewritten_file_is_read_again(tmp_path: Path) -> None:
+    """Serving polls the log on every event: the cached prefix must follow appends from another instance (another
+    process's trainer), a replaced file and a file rewritten in place, and still name a bad line by its number."""
+    reader, writer = PromotionLog(tmp_path, "m"), PromotionLog(tmp_path, "m")
+    writer.promote("a", now_ms=1)
+    assert reader.serving() == "a"
+    writer.decide("b", _result(False), now_ms=2)
+    writer.decide("c", _result(True), now_ms=3)
+    assert reader.serving() == "c" and [e.version for e in reader.events()] == ["a", "b", "c"]
+    with open(reader.path, "a") as handle:  # an append in progress: not served until its line is complete
+        handle.write(json.dumps({"name": "m", "action": "promote"})[:20])
+    assert reader.serving() == "c"
+    lines = reader.path.read_text().splitlines()[:3]
+    reader.path.write_text("\n".join(lines) + "\n")  # the torn tail cut, as a restore from a backup would
+    writer.decide("d", _result(True), now_ms=4)
+    assert reader.serving() == "d" and len(reader.events()) == 4
+    first = reader.path.read_text().splitlines()[0]
+    replaced = tmp_path / "replacement.jsonl"
+    replaced.write_text(first.replace('"a"', '"z"') + "\n")  # a shorter file under the same name
+    replaced.replace(reader.path)
+    assert reader.serving() == "z" and len(reader.events()) == 1
+    same_size = first.replace('"a"', '"y"') + "\n"
+    reader.path.write_text(same_size)  # rewritten in place, same inode and size
+    assert reader.serving() == "y"
+    writer.decide("e", _result(True), now_ms=5)
+    assert reader.serving() == "e"
+    text = reader.path.read_text().splitlines()
+    reader.path.write_text("\n".join([text[0], "garbage", text[1]]) + "\n")
+    with pytest.raises(UserInputError, match=r"promotions.jsonl line 2: not a promotion event"):
+        reader.serving()
+
+
 def _online_model(data_dir: Path) -> tuple[Path, list[str]]:
     root = data_dir / "models"
     base = base_checkpoint(root)

@@ -107,6 +107,19 @@ def test_queue_persists_across_reopen(tmp_path: Path) -> None:
     again.close()
 
 
+def test_embedded_ack_drops_the_payload_and_keeps_the_count(tmp_path: Path) -> None:
+    """A live run queues hundreds of thousands of samples: acked payloads must not stay in the file."""
+    q = SqliteSampleQueue(tmp_path / "q.sqlite")
+    q.put(make_samples(3))
+    got = q.take("a", 2)
+    assert q.ack("a", [d.id for d in got]) == 2
+    sizes = q._db.execute("SELECT state, length(payload) FROM entries ORDER BY seq").fetchall()
+    assert [state for state, _ in sizes] == [2, 2, 0] and sizes[0][1] == sizes[1][1] == 0 and sizes[2][1] > 0
+    assert q.counts() == {"new": 1, "pending": 0, "acked": 2, "done": 0}
+    assert [d.sample.key for d in q.take("b", 5)] == [make_samples(3)[2].key]
+    q.close()
+
+
 def test_embedded_reclaim_uses_the_injected_clock(tmp_path: Path) -> None:
     now = [1_000]
     q = SqliteSampleQueue(tmp_path / "q.sqlite", reclaim_ms=500, now_ms=lambda: now[0])

@@ -363,14 +363,31 @@ class OnlineTrainer:
         self.stopping = True
 
 
+def _tail_lines(path: Path, n: int, block: int = 1 << 16) -> list[str]:
+    """The last ``n`` lines of a file, reading backwards from its end: the feed grows by a line per version and the
+    API and live statistics ask for its last line on every report."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        data, pos = b"", size
+        while pos > 0 and data.count(b"\n") <= n:
+            step = min(block, pos)
+            pos -= step
+            handle.seek(pos)
+            data = handle.read(step) + data
+    lines = data.decode(errors="replace").splitlines()
+    if pos > 0:
+        lines = lines[1:]  # the first line read may be cut
+    return lines[-n:]
+
+
 def read_metrics(root: Path, name: str, last: int | None = None) -> list[dict[str, Any]]:
     """The metrics feed of ``name`` (oldest first; the last ``last`` lines) for the API and ``pivotal models show``."""
     path = Path(root) / ONLINE_DIR / name / METRICS_FILE
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
+    lines = _tail_lines(path, last) if last else path.read_text().splitlines()
     rows = []
-    for line in lines[-last:] if last else lines:
+    for line in lines:
         try:
             rows.append(json.loads(line))
         except ValueError:

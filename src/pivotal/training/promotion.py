@@ -19,10 +19,11 @@ import fcntl
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,48 @@ class PromotionEvent:
     by: str = "gate"  # gate | manual
 
 
+def _parse(raw: bytes) -> PromotionEvent | None:
+    """One line: an event, or None for a blank line."""
+    text = raw.decode()
+    return PromotionEvent(**json.loads(text)) if text.strip() else None
+
+
+_TAIL = 64  # bytes before the read offset that must be unchanged for the cached prefix to stay valid
+
+
+@dataclass
+class _LogState:
+    """What was parsed of one log file: complete lines up to ``offset``, the serving version folded over them."""
+
+    ino: int = -1
+    offset: int = 0
+    lines: int = 0
+    events: list[PromotionEvent] = field(default_factory=list)
+    serving: str | None = None
+    last_bytes: bytes = b""
+
+    def matches(self, handle: Any, ino: int, size: int) -> bool:
+        if ino != self.ino or size < self.offset:
+            return False
+        if not self.offset:
+            return True
+        handle.seek(self.offset - len(self.last_bytes))
+        return bool(handle.read(len(self.last_bytes)) == self.last_bytes)
+
+    def consume(self, raw: bytes, event: PromotionEvent | None) -> None:
+        self.offset += len(raw) + 1
+        self.lines += 1
+        self.last_bytes = (self.last_bytes + raw + b"\n")[-_TAIL:]
+        if event is not None:
+            self.events.append(event)
+            if event.action in ("promote", "rollback"):
+                self.serving = event.version
+
+
+_CACHE: dict[str, _LogState] = {}  # per process, by log path
+_CACHE_LOCK = threading.Lock()
+
+
 class PromotionLog:
     """The append-only promotion log of one model (see the module doc)."""
 
@@ -104,26 +147,59 @@ class PromotionLog:
         self.path = self.folder / LOG_FILE
 
     def events(self) -> list[PromotionEvent]:
-        if not self.path.exists():
-            return []
-        out = []
-        for number, line in enumerate(self.path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
+        """Every event, oldest first. A torn last line (a crash mid-append) is ignored; any other bad line is one
+        ``UserInputError`` naming the line."""
+        state, tail = self._read()
+        return state.events + tail
+
+    def _read(self) -> tuple[_LogState, list[PromotionEvent]]:
+        """The parsed log, read incrementally: serving polls this on every event, and a long run's log has tens of
+        thousands of lines, so only the bytes appended since the last read are parsed (the log is append-only; a
+        replaced or rewritten file is detected by inode, size and the last consumed bytes, and parsed again).
+        Returns the state (complete lines) and the unterminated last line when it parses (not consumed: it may be
+        an append in progress)."""
+        key = str(self.path)
+        with _CACHE_LOCK:
             try:
-                out.append(PromotionEvent(**json.loads(line)))
-            except (ValueError, TypeError) as exc:
-                if number == len(self.path.read_text().splitlines()):  # a torn last line from a crash: ignore it
-                    break
-                raise UserInputError(
-                    f"{self.path} line {number}: not a promotion event ({exc}); restore it from a backup"
-                ) from None
-        return out
+                handle = open(self.path, "rb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                _CACHE.pop(key, None)
+                return _LogState(), []
+            with handle:
+                st = os.fstat(handle.fileno())
+                state = _CACHE.get(key)
+                if state is None or not state.matches(handle, st.st_ino, st.st_size):
+                    state = _LogState(ino=st.st_ino)
+                handle.seek(state.offset)
+                data = handle.read(st.st_size - state.offset)
+            end = data.rfind(b"\n") + 1
+            lines, rest = data[:end].split(b"\n")[:-1], data[end:]
+            for i, raw in enumerate(lines):
+                try:
+                    event = _parse(raw)
+                except (ValueError, TypeError) as exc:
+                    if i == len(lines) - 1 and not rest.strip():  # a torn last line from a crash: ignore it
+                        break
+                    raise UserInputError(
+                        f"{self.path} line {state.lines + 1}: not a promotion event ({exc}); restore it from a backup"
+                    ) from None
+                state.consume(raw, event)
+            _CACHE[key] = state
+            tail: list[PromotionEvent] = []
+            if rest.strip():
+                try:
+                    parsed = _parse(rest)
+                except (ValueError, TypeError):
+                    parsed = None  # a torn last line: ignored
+                if parsed is not None:
+                    tail.append(parsed)
+            return state, tail
 
     def serving(self) -> str | None:
         """The version that serves now (None before the first promotion)."""
-        current = None
-        for event in self.events():
+        state, tail = self._read()
+        current = state.serving
+        for event in tail:
             if event.action in ("promote", "rollback"):
                 current = event.version
         return current

@@ -6,7 +6,10 @@ processes. Every take/ack/mark-done is one ``BEGIN IMMEDIATE`` transaction, so a
 nothing of it.
 
 Tables: ``entries`` (seq, key, payload, enqueued_ms, state 0 new / 1 pending / 2 acked, consumer, delivered_ms,
-deliveries) and ``done`` (sample keys trained into a published checkpoint). Acked entries are removed by ``purge``.
+deliveries) and ``done`` (sample keys trained into a published checkpoint). An ack drops the entry's payload at
+once (the row stays for ``counts``; SQLite reuses the pages), so a trainer that keeps up holds the file near the
+size of its backlog instead of every sample ever queued (Redis Streams deletes acked entries the same way);
+``purge`` removes the acked rows.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ class SqliteSampleQueue:
         seqs = [(int(i),) for i in ids]
         self._tx()
         try:
-            cursor = self._db.executemany("UPDATE entries SET state = 2 WHERE seq = ? AND state = 1", seqs)
+            cursor = self._db.executemany("UPDATE entries SET state = 2, payload = x'' WHERE seq = ? AND state = 1", seqs)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")

@@ -303,7 +303,9 @@ class TrendLineValidator:
         self._waiting: list[_Waiting] = []
         self.unscorable = 0
         self.lines = 0
-        self.emitted: list[TrendVerdict] = []
+        self.verdicts = 0  # emitted so far (counters, not a list: a live run emits millions)
+        self.validated = 0
+        self._judged: set[tuple[str, str, int]] = set()
 
     @property
     def pending(self) -> int:
@@ -357,7 +359,9 @@ class TrendLineValidator:
             self.lines += 1
             out += self._judge(line, close_ts)
         out.sort(key=_sort_key)
-        self.emitted += out
+        self.verdicts += len(out)
+        self.validated += sum(v.validated for v in out)
+        self._judged.update((v.outcome.model_name, v.outcome.model_version, v.outcome.as_of) for v in out)
         return out
 
     def _judge(self, line: TrendLine, known_at: int) -> list[TrendVerdict]:
@@ -374,15 +378,13 @@ class TrendLineValidator:
 
     def stats(self) -> dict[str, Any]:
         """The reference's statistics (``get_trend_training_stats``) over the verdicts emitted so far."""
-        judged = {(v.outcome.model_name, v.outcome.model_version, v.outcome.as_of) for v in self.emitted}
-        correct = sum(v.validated for v in self.emitted)
         return {
             "lines": self.lines,
-            "judged_predictions": len(judged),
-            "verdicts": len(self.emitted),
-            "validated": correct,
-            "refuted": len(self.emitted) - correct,
-            "accuracy": correct / len(self.emitted) if self.emitted else None,
+            "judged_predictions": len(self._judged),
+            "verdicts": self.verdicts,
+            "validated": self.validated,
+            "refuted": self.verdicts - self.validated,
+            "accuracy": self.validated / self.verdicts if self.verdicts else None,
             "pending_validations": self.pending,
             "unscorable": self.unscorable,
         }

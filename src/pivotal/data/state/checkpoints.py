@@ -26,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +106,26 @@ def _legacy_files(root: Path) -> list[Path]:
     return [p for p in root.glob("*/*.json") if not p.name.startswith(".")]
 
 
+_PARSED: dict[str, tuple[bytes, Any]] = {}  # path -> (the file's bytes, its document)
+_PARSED_LOCK = threading.Lock()
+
+
+def _parse_index(path: Path) -> Any:
+    """The index document, parsed once per content of the file: a serving process reads it on every hot swap and
+    staleness report while an online trainer adds a version every few seconds, and after a long run the file holds
+    megabytes of JSON (reading and comparing the bytes costs a few per cent of parsing them). Callers must not
+    mutate the document."""
+    data = path.read_bytes()
+    with _PARSED_LOCK:
+        hit = _PARSED.get(str(path))
+    if hit is not None and hit[0] == data:
+        return hit[1]
+    doc = json.loads(data.decode())
+    with _PARSED_LOCK:
+        _PARSED[str(path)] = (data, doc)
+    return doc
+
+
 class CheckpointIndex:
     """The versioned metadata index of one checkpoint root; entries are plain JSON dicts (see module doc)."""
 
@@ -147,7 +168,7 @@ class CheckpointIndex:
     def _read(self) -> list[Entry] | None:
         """Current-version entries, or None where the root has no index yet (or one of an older version)."""
         try:
-            doc = json.loads(self.path.read_text())
+            doc = _parse_index(self.path)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
