@@ -151,14 +151,9 @@ def run(
     swaps: list[tuple[str, float]] = []
 
     def on_swap(_old: str, new: str) -> None:
-        now = time.perf_counter()
-        swaps.append((new, now))
-        infos = {i.id: i for i in manager.list(NAME)}
-        node = infos.get(new)
-        while node is not None and node.extra.get("online"):
-            for key in node.extra["sample_keys"]:
-                served_at.setdefault(key, now)
-            node = infos.get(node.extra["parent"])
+        # the measurement's bookkeeping (which samples a version contains) is done after the run: walking the
+        # lineage here would load the measured serving process with work a server does not do
+        swaps.append((new, time.perf_counter()))
 
     serving.on_swap = on_swap
     first = streams[0][1][0][0]
@@ -214,6 +209,13 @@ def run(
         trainer.wait()
     watcher.stop()
     queue.close()
+    infos = {i.id: i for i in manager.list(NAME)}
+    for version, at in swaps:  # a sample serves from the first swap to a version whose lineage contains it
+        node = infos.get(version)
+        while node is not None and node.extra.get("online"):
+            for key in node.extra["sample_keys"]:
+                served_at.setdefault(key, at)
+            node = infos.get(node.extra["parent"])
 
     staleness = [served_at[k] - t for k, t in enqueued.items() if k in served_at]
     never = sum(k not in served_at for k in enqueued)
