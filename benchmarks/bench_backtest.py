@@ -35,6 +35,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,7 @@ import pyarrow.parquet as pq
 from pivotal.data.candles import Candles
 from pivotal.execution.engine import BacktestConfig, run_backtest
 from pivotal.features.volatility import sma
+from pivotal.strategies.base import StrategyProtocol
 from pivotal.strategies.ls3.params import LS3Params, grid_choices, grid_size
 from pivotal.strategies.ls3.strategy import LiquiditySweepV3
 from pivotal.strategies.ls3.sweep import evaluate, evaluate_many, prepare_market
@@ -169,7 +171,7 @@ def backtesting_py_trades(c: Candles, p: SmaCrossParams) -> tuple[pd.DataFrame, 
         index=pd.to_datetime(c.ts, unit="ms"),
     )
 
-    def run() -> object:
+    def run() -> Any:  # backtesting.py's result (a pandas Series with private fields)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return Backtest(frame, BtSmaCross, cash=1e9, commission=0.0, finalize_trades=True).run()
@@ -200,7 +202,7 @@ def import_vectorbt():
 def vectorbt_trades(c: Candles, p: SmaCrossParams) -> tuple[pd.DataFrame, Callable[[], object]]:
     vbt = import_vectorbt()
 
-    def run() -> object:
+    def run() -> Any:  # vectorbt's Portfolio
         fast, slow = sma(c.close, p.fast), sma(c.close, p.slow)
         up = np.zeros(len(c), bool)
         down = np.zeros(len(c), bool)
@@ -303,7 +305,9 @@ def bench_event_engine(c: Candles, repeat: int) -> None:
     """Wall-clock best of ``repeat`` and CPU time (``process_time``, less disturbed by the other users of the shared
     machine) for every-bar and sparse driving; "before" (previous commit) is wall-clock in a subprocess."""
     before = engine_before(len(c), repeat)
-    makers = {"sma": lambda: SmaCross(SmaCrossParams(10, 30)), "ls3": lambda: LiquiditySweepV3(LS3Params())}
+    makers: dict[str, Callable[[], StrategyProtocol]] = {
+        "sma": lambda: SmaCross(SmaCrossParams(10, 30)), "ls3": lambda: LiquiditySweepV3(LS3Params())
+    }
     configs = {"sma": BacktestConfig(0.0, 0.0), "ls3": BacktestConfig()}
     goals = {"sma": 1_000_000, "ls3": 250_000}
     n = len(c)

@@ -10,8 +10,10 @@ flattened input (the bare cost of a torch call on this machine), so numbers from
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +45,7 @@ def real_samples(window: int, bars: int) -> tuple[SampleSet, InputSpec]:
     return build_samples(prepare(candles, spec), "BTC/USDT", spec, levels=3, stride=7), spec
 
 
-def latency_ms(fn, repeats: int) -> tuple[float, float, float, float]:  # type: ignore[no-untyped-def]
+def latency_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float, float, float]:
     """Wall p50/p99 and CPU-time p50/p99 (this thread only: with torch on 1 thread it is the call's own compute,
     free of the waiting that a busy shared machine adds to wall time)."""
     for _ in range(max(3, repeats // 10)):
@@ -73,7 +75,7 @@ def bench_inference(models: dict[str, SupervisedModel], samples: SampleSet, repe
     print(head + "  goal (cnn default: p99 <= 5 ms)")
     print(f"{'reference MLP':<22}{'':>12}" + "".join(f"{v:>9.3f}" for v in ref) + f"{1.0:>10.1f}")
     for name, model in models.items():
-        res = latency_ms(lambda model=model: model.predict(x), repeats)
+        res = latency_ms(functools.partial(model.predict, x), repeats)
         goal = f"wall {'met' if res[1] <= 5 else 'missed'}, cpu {'met' if res[3] <= 5 else 'missed'}" if "default" in name else ""
         row = f"{name:<22}{model.parameter_count():>12,}" + "".join(f"{v:>9.3f}" for v in res)
         print(row + f"{res[2] / ref[2]:>10.1f}  {goal}")

@@ -85,7 +85,7 @@ def stream_events(stream: int, bars: int) -> tuple[str, list[list[QueuedSample]]
     events = []
     for bar in np.unique(known[known >= 0]):
         rows = np.flatnonzero(known == bar)[-PER_EVENT:]
-        events.append(samples_from_set(samples, rows, label, "1m", [int(close_ts[bar])] * len(rows)))
+        events.append(samples_from_set(samples, rows.tolist(), label, "1m", [int(close_ts[bar])] * len(rows)))
     return label, events
 
 

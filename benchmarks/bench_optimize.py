@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import optuna
@@ -46,7 +47,10 @@ SOURCE_RANDOM_S, SOURCE_BAYES_S = 50.0, 10.0
 ROWS: list[tuple[str, str, str]] = []
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out

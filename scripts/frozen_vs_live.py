@@ -227,7 +227,7 @@ def save_partial(work: Path, record: dict[str, Any], preds: dict[str, dict[int, 
 
     def npz(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types the first keyword as allow_pickle
 
     _write_atomic(work / "partial.npz", npz)
     _write_atomic(work / "partial.json", lambda tmp: tmp.write_text(json.dumps(record, indent=1, default=str)))
@@ -370,6 +370,32 @@ def load_partial(work: Path) -> tuple[dict[str, Any], dict[str, dict[int, int]],
     return record, preds, dict(zip(z["eq_ts"].tolist(), z["eq"].tolist(), strict=True))
 
 
+def _by_week(
+    hits: dict[str, dict[str, dict[int, float]]], eq_ts: list[int], eq: dict[str, np.ndarray], cut: int
+) -> list[dict[str, Any]]:
+    """Per 7-day block from the first compared bar: each arm's next-L2-pivot accuracy per symbol and net return
+    (descriptive, not tested: whether live training improves as it adapts, or drifts)."""
+    if not eq_ts:
+        return []
+    first, week = int(eq_ts[0]), 7 * DAY_MS
+    ts = np.asarray(eq_ts, np.int64)
+    out = []
+    for lo in range(first, cut + 1, week):
+        hi = lo + week
+        row: dict[str, Any] = {"from": _iso(lo), "to": _iso(min(hi, cut + 1) - 60_000)}
+        for symbol, per_arm in hits.items():
+            common = [t for t in per_arm["frozen"] if lo <= t < hi and t <= cut and t in per_arm["live"]]
+            row[symbol] = {"n": len(common)} | {
+                arm: float(np.mean([per_arm[arm][t] for t in common])) if common else None for arm in ARMS
+            }
+        idx = np.flatnonzero((ts >= lo) & (ts < hi))
+        if len(idx) > 1:
+            i0 = max(int(idx[0]) - 1, 0)  # the equity at the previous block's last bar
+            row["net_return"] = {arm: float(e[idx[-1]] / e[i0] - 1) for arm, e in eq.items()}
+        out.append(row)
+    return out
+
+
 def report(a: argparse.Namespace, data: Data, work: Path, started: float) -> dict[str, Any]:
     """Paired tests over what both arms replayed (the common prefix when a run was cut short)."""
     with open(work / "start" / "params.pkl", "rb") as f:
@@ -381,15 +407,18 @@ def report(a: argparse.Namespace, data: Data, work: Path, started: float) -> dic
     cut = eq_common[-1] if eq_common else 0
     tests: dict[str, dict[str, float]] = {}
     accuracy: dict[str, dict[str, float]] = {}
+    hits_by_symbol: dict[str, dict[str, dict[int, float]]] = {}
     for symbol in data.replay:
         hits = {n: pivot_hits(p[1][symbol], data.truth[symbol], params) for n, p in parts.items()}
+        hits_by_symbol[symbol] = hits
         common = sorted(t for t in set(hits["frozen"]) & set(hits["live"]) if t <= cut)
-        f = np.array([hits["frozen"][t] for t in common])
+        fz = np.array([hits["frozen"][t] for t in common])
         lv = np.array([hits["live"][t] for t in common])
-        accuracy[symbol] = {"frozen": float(f.mean()), "live": float(lv.mean()), "n": len(common)}
-        tests[f"next_L2_pivot_accuracy {symbol}"] = paired(lv - f, a)
+        accuracy[symbol] = {"frozen": float(fz.mean()), "live": float(lv.mean()), "n": len(common)}
+        tests[f"next_L2_pivot_accuracy {symbol}"] = paired(lv - fz, a)
     eq = {n: np.array([p[2][t] for t in eq_common]) for n, p in parts.items()}
     rets = {n: np.diff(e) / e[:-1] for n, e in eq.items()}
+    weeks = _by_week(hits_by_symbol, eq_common, eq, cut)
     tests["after_fee_return_per_bar"] = paired(rets["live"] - rets["frozen"], a)
     adjusted = holm_adjust(np.array([t["p"] for t in tests.values()]))
     for t, q in zip(tests.values(), adjusted, strict=True):
@@ -408,6 +437,7 @@ def report(a: argparse.Namespace, data: Data, work: Path, started: float) -> dic
         "accuracy": accuracy,
         "pnl": {n: {"net_return_mark_to_market": float(e[-1] / e[0] - 1) if len(e) else None} for n, e in eq.items()},
         "tests": tests,
+        "by_week": weeks,
         "arms": {n: {k: v for k, v in r.items() if k != "staleness_ms"} for n, r in arms.items()},
         "live_staleness_ms": {
             "checks": len(stale),

@@ -80,5 +80,11 @@ def test_both_arms_replay_the_same_bars_and_the_report_rebuilds_from_partials(sh
     tests = got["tests"]
     assert set(tests) == {"next_L2_pivot_accuracy BTC/USDT", "next_L2_pivot_accuracy ETH/USDT", "after_fee_return_per_bar"}
     assert all(t["p_holm"] >= t["p"] for t in tests.values())
+    (week,) = got["by_week"]  # 0.1 day: one block, the same bars as the whole
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        whole = got["accuracy"][symbol]
+        assert week[symbol] == {"n": whole["n"], "frozen": pytest.approx(whole["frozen"]), "live": pytest.approx(whole["live"])}
+    for arm in ("frozen", "live"):
+        assert week["net_return"][arm] == pytest.approx(got["pnl"][arm]["net_return_mark_to_market"])
     again = _run(fvl, tmp_path, "--data", str(shared_data), "--report-only")  # the paired tests from the partial files
     assert again["tests"] == tests and again["accuracy"] == got["accuracy"] and again["pnl"] == got["pnl"]
