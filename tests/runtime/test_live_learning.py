@@ -32,6 +32,8 @@ from pivotal.training.checkpoints import CheckpointInfo, CheckpointManager
 from pivotal.training.live_samples import LivePivotConfig
 from pivotal.training.online import read_metrics
 from pivotal.training.promotion import PromotionLog
+from pivotal.training.queue import QueuedSample
+from pivotal.training.queue_embedded import SqliteSampleQueue
 
 SYMBOL = "BTC/USDT"
 MIN = 60_000
@@ -152,7 +154,7 @@ def test_replay_queues_each_pivot_once_trains_out_of_process_and_hot_swaps(setup
             if confirmed >= WARM:
                 expected.append(f"{SYMBOL}|1m|2|{kind}|{int(series.ts[index])}")
     keys = queued_keys(setup.root)
-    pivot_keys = [k for k in keys if not k.startswith("trend|")]
+    pivot_keys = [k for k in keys if not k.startswith(("trend|", "outcome|"))]
     assert len(expected) > 100 and sorted(pivot_keys) == sorted(expected)  # exactly once each
     assert stats["pivot_samples"] == len(expected) and stats["pivots"][SYMBOL]["trained_pivots_1m"] == len(expected)
     trend_keys = [k for k in keys if k.startswith("trend|")]
@@ -183,6 +185,52 @@ def test_replay_queues_each_pivot_once_trains_out_of_process_and_hot_swaps(setup
     assert mid - DAY * MIN < through <= mid
     assert stats["staleness_ms"] == {SYMBOL: end - through}
     assert stats["last_training_loss"] is not None and stats["outcomes_stored"][SYMBOL] > 0
+
+
+def test_resolved_pivot_outcomes_are_queued_once_with_the_predictions_own_input(
+    setup: Setup, history: InferenceHistory
+) -> None:
+    """Each level-2 pivot outcome becomes a pivot-head sample: queued no earlier than it is known, with the truth as
+    stored in the history and the input the prediction was made from (its hash checked), wrong ones first."""
+    run = build(setup, history)
+    config = LiveLearningConfig(pivots=LivePivotConfig(timeframes=("1m",)), poll_s=0, start_trainer=False, trend=None)
+    learning = LiveLearning(setup.root, run.strategy, run.engine, history, config).attach(run.node)
+    model = learning.model("cnn")
+    put = model.put
+    queued_at: dict[str, int] = {}
+
+    def spy(samples: list[QueuedSample]) -> None:
+        for sample in samples:
+            queued_at[sample.key] = int(run.engine.now or 0)
+        put(samples)
+
+    model.put = spy  # type: ignore[method-assign]
+    try:
+        run.replay(setup.bars.slice(WARM, WARM + 720))
+        learning.flush()
+        stats = learning.stats()["cnn"]
+    finally:
+        learning.close()
+    rows = [r for r in history.rows.outcomes(target="pivot_L2") if r.direction != 0]
+    assert len(rows) > 300 and stats["input_mismatch"] == 0 and stats["incomplete"] == 0
+    queue = SqliteSampleQueue(setup.root / ".online" / "cnn" / "queue.sqlite")
+    try:
+        blobs = queue._db.execute("SELECT key, payload FROM entries WHERE key LIKE 'outcome|%' ORDER BY seq").fetchall()
+    finally:
+        queue.close()
+    got = {key: QueuedSample.decode(blob) for key, blob in blobs}
+    assert len(got) == len(blobs) == len(rows) == stats["outcome_samples"]  # once each
+    for row in rows:
+        sample = got[f"outcome|{SYMBOL}|1m|L2|{row.as_of}"]
+        assert sample.as_of == row.as_of and sample.known_at == row.known_at <= queued_at[sample.key]
+        assert sample.arrays["kind"].tolist() == [-1, 0 if row.direction > 0 else 1, -1, -1, -1][: len(sample.arrays["kind"])]
+        assert sample.arrays["price"][1] == np.float32(row.value) and int(sample.arrays["action"]) == -1
+        assert np.isnan(sample.arrays["price"][0]) and np.isfinite(sample.arrays["bars"][1])
+    order = [k for k, _ in blobs]
+    by_time: dict[int, list[bool]] = {}
+    for row in sorted(rows, key=lambda r: order.index(f"outcome|{SYMBOL}|1m|L2|{r.as_of}")):
+        by_time.setdefault(queued_at[f"outcome|{SYMBOL}|1m|L2|{row.as_of}"], []).append(bool(row.hit))
+    assert all(hits == sorted(hits) for hits in by_time.values())  # refuted (hit False) first within a bar
 
 
 def test_live_training_off_queues_nothing_and_predicts_as_a_plain_replay(setup: Setup, history: InferenceHistory) -> None:

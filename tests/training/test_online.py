@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pivotal.training.checkpoints import CheckpointInfo, CheckpointManager
@@ -258,3 +259,45 @@ def test_cli_train_live_publishes_and_reports_bad_input(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "give sqlite:PATH or redis://" in bad.output
     missing = CliRunner().invoke(app, ["models", "train-live", "nobody", "--queue", url, "--nice", "0"])
     assert missing.exit_code == 1 and "no checkpoints for model 'nobody'" in missing.output
+
+
+def test_reservoir_keeps_a_uniform_sample_of_everything_offered() -> None:
+    from pivotal.training.online import Reservoir
+
+    samples = make_samples(40)
+    r = Reservoir(10, seed=3)
+    r.add(samples[:6])
+    assert [s.key for s in r.items] == [s.key for s in samples[:6]] and r.seen == 6  # below size: all kept, in order
+    r.add(samples[6:])
+    assert len(r.items) == 10 and r.seen == 40 and len({s.key for s in r.items}) == 10
+    drawn = r.draw(4)
+    assert len({s.key for s in drawn}) == 4 and {s.key for s in drawn} <= {s.key for s in r.items}
+    assert len(r.draw(50)) == 10 and r.draw(0) == [] and Reservoir(5).draw(3) == []
+    counts = np.zeros(40)  # algorithm R: each of the 40 offered is kept with probability 10/40
+    position = {s.key: i for i, s in enumerate(samples)}
+    for seed in range(400):
+        kept = Reservoir(10, seed=seed)
+        kept.add(samples)
+        for s in kept.items:
+            counts[position[s.key]] += 1
+    assert abs(counts.mean() - 100.0) < 1e-9 and counts.min() > 60 and counts.max() < 140  # expected 100 each
+
+
+def test_replay_trains_fresh_samples_with_drawn_past_ones_at_the_given_rate(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    base_checkpoint(root)
+    q = open_sqlite(tmp_path)
+    q.put(make_samples(24))
+    config = OnlineConfig(batch_size=8, steps_per_batch=1, block_ms=0, consumer="t", replay=12, replay_ratio=0.5, lr=2e-5)
+    trainer = OnlineTrainer(root, "m", q, config)
+    trainer.start()
+    assert trainer.model is not None and {g["lr"] for g in trainer.model.optimizer.param_groups} == {2e-5}
+    results = [trainer.step(), trainer.step(), trainer.step()]
+    assert [r.replayed for r in results if r is not None] == [0, 4, 4]  # nothing to replay at first; then 8 x 0.5
+    assert trainer.reservoir is not None and trainer.reservoir.seen == 24 and len(trainer.reservoir.items) == 12
+    assert [line["replayed"] for line in read_metrics(root, "m")] == [0, 4, 4]
+    assert trained_keys(root) == [s.key for s in make_samples(24)]  # the lineage records each fresh sample once
+    with pytest.raises(ValueError, match="replay and replay_ratio must be >= 0 and lr > 0"):
+        OnlineConfig(replay=-1)
+    with pytest.raises(ValueError, match="lr > 0"):
+        OnlineConfig(lr=0.0)

@@ -146,3 +146,27 @@ def test_live_pivot_sample_becomes_a_queued_sample_with_its_action() -> None:
     assert (q.key, q.as_of, q.known_at) == ("BTC/USDT|1m|2|H|60000", 120_000, 240_000)
     batch = to_batch([q])
     assert batch["action"].tolist() == [1] and batch["kind"].tolist() == [[-1, -1]]  # SELL; pivot heads masked
+
+
+def test_pivot_outcome_becomes_a_pivot_head_sample_and_other_targets_are_refused() -> None:
+    from pivotal.models.output_store import InputRef
+    from pivotal.training.outcomes import Label, Outcome
+    from pivotal.training.queue import from_pivot_outcome
+
+    ref = InputRef("spec", 120_000, "0" * 64)
+    label = Label("pivot_L2", -0.0125, -1, 600_000, {"bars_until": 3.0})
+    low = Outcome("cnn", "v1", "ETH/USDT", "1m", 120_000, ref, 0.01, 1, label, False)
+    q = from_pivot_outcome(low, np.zeros((1, 16, 3)), np.zeros(4), levels=3)
+    assert (q.key, q.as_of, q.known_at) == ("outcome|ETH/USDT|1m|L2|120000", 120_000, 600_000)
+    batch = to_batch([q])
+    assert batch["kind"].tolist() == [[-1, 1, -1]] and batch["action"].tolist() == [-1]  # a low; the action masked
+    assert batch["price"][0, 1].item() == pytest.approx(-0.0125) and batch["bars"][0, 1].item() == 3.0
+    assert torch_isnan(batch["price"][0, 0]) and torch_isnan(batch["bars"][0, 2])
+    for target, direction in (("return_5m", 1), ("pivot_L4", 1), ("pivot_L2", 0)):
+        bad = Outcome("cnn", "v1", "ETH/USDT", "1m", 120_000, ref, 0.0, 1, Label(target, 0.0, direction, 600_000), True)
+        with pytest.raises(ValueError, match=r"is not a pivot outcome of levels 1\.\.3"):
+            from_pivot_outcome(bad, np.zeros((1, 16, 3)), np.zeros(4), levels=3)
+
+
+def torch_isnan(value: object) -> bool:
+    return bool(np.isnan(float(value)))  # type: ignore[arg-type]

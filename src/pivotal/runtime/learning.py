@@ -70,7 +70,7 @@ from pivotal.training.live_samples import LivePivotConfig, LivePivotSample, Live
 from pivotal.training.online import OnlineConfig, read_metrics
 from pivotal.training.outcomes import HORIZONS_MS, Outcome, OutcomeRecorder, store_outcomes
 from pivotal.training.promotion import ONLINE_DIR, GateConfig, PromotionLog
-from pivotal.training.queue import QueuedSample, SampleQueue, from_live_pivot, open_queue
+from pivotal.training.queue import QueuedSample, SampleQueue, from_live_pivot, from_pivot_outcome, open_queue
 from pivotal.training.trendline_validation import TrendLineValidator, TrendValidationConfig, TrendVerdict, store_verdicts
 
 if TYPE_CHECKING:
@@ -79,13 +79,15 @@ if TYPE_CHECKING:
 __all__ = ["LiveLearning", "LiveLearningConfig", "TrainerOptions", "default_queue_url"]
 
 _LINE_ACTION = {"up": "BUY", "down": "SELL", "flat": "HOLD"}
+OUTCOME_LEVELS: tuple[int, ...] = (2,)  # the level the live pivot samples and the frozen-vs-live report are about
 
 
 @dataclass(frozen=True)
 class TrainerOptions:
     """The trainer's options (``python -m pivotal.training.online``). ``threads``: its torch threads; ``cpus``: CPU
     ids it is pinned to (empty: any); ``cluster``: a Ray address (``ray://host:port``, ``auto``, ``local``) to run it
-    as a Ray actor there instead of a local process (None: the process)."""
+    as a Ray actor there instead of a local process (None: the process); ``replay``, ``replay_ratio``, ``lr``:
+    experience replay and the fine-tuning rate (``training.online.OnlineConfig``)."""
 
     batch_size: int = 64
     steps: int = 2
@@ -98,6 +100,9 @@ class TrainerOptions:
     threads: int = 1
     cpus: tuple[int, ...] = ()
     cluster: str | None = None
+    replay: int = 0
+    replay_ratio: float = 1.0
+    lr: float | None = None
 
     def argv(self) -> list[str]:
         out = ["--batch-size", str(self.batch_size), "--steps", str(self.steps), "--alpha", str(self.alpha),
@@ -109,18 +114,23 @@ class TrainerOptions:
             out += ["--idle-exit-s", str(self.idle_exit_s)]
         if self.tensorboard is not None:
             out += ["--tensorboard", str(self.tensorboard)]
+        if self.replay:
+            out += ["--replay", str(self.replay), "--replay-ratio", str(self.replay_ratio)]
+        if self.lr is not None:
+            out += ["--lr", str(self.lr)]
         return out
 
     def online_config(self) -> OnlineConfig:
         """The same options for an in-process or Ray ``OnlineTrainer``."""
         return OnlineConfig(self.batch_size, self.steps, self.block_ms, gate=GateConfig(self.alpha, self.min_samples),
-                            log_dir=self.tensorboard)  # fmt: skip
+                            log_dir=self.tensorboard, replay=self.replay, replay_ratio=self.replay_ratio, lr=self.lr)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class LiveLearningConfig:
     """``enabled``: enable_live_training for the run (default true); ``disabled_models``: model names it is off for;
-    ``pivots``: the live pivot rules; ``trend``: trend-line validation (None: off); ``queue_url``: the queue (None:
+    ``pivots``: the live pivot rules; ``trend``: trend-line validation (None: off); ``outcome_levels``: pivot levels
+    whose resolved outcomes are queued as pivot-head samples (empty: none); ``queue_url``: the queue (None:
     ``default_queue_url``; ``{name}`` is replaced by the model name); ``start_trainer``: launch the trainer process
     (False: another process or a test consumes the queue); ``poll_s``: wall seconds between promotion checks."""
 
@@ -128,6 +138,7 @@ class LiveLearningConfig:
     disabled_models: tuple[str, ...] = ()
     pivots: LivePivotConfig = field(default_factory=LivePivotConfig)
     trend: TrendValidationConfig | None = field(default_factory=TrendValidationConfig)
+    outcome_levels: tuple[int, ...] = OUTCOME_LEVELS
     horizons: tuple[int, ...] = HORIZONS_MS
     queue_url: str | None = None
     start_trainer: bool = True
@@ -197,7 +208,9 @@ class _Counts:
     predictions: int = 0
     pivot_samples: int = 0
     trend_samples: int = 0
+    outcome_samples: int = 0
     incomplete: int = 0
+    input_mismatch: int = 0
     verdicts: int = 0
     annotations: int = 0
 
@@ -292,23 +305,26 @@ class _Model:
 
     # -- the engine's events -----------------------------------------------------------------------------------------------
     def on_bar(self, symbol: str, timeframe: str, ts: int, o: float, h: float, lo: float, c: float) -> list[QueuedSample]:
-        """A closed bar: outcomes resolve; trend lines judge; the trend samples to queue (refuted first)."""
+        """A closed bar: outcomes resolve; trend lines judge; the samples to queue: trend verdicts, then pivot
+        outcomes of ``outcome_levels``, refuted (wrong) ones first in each."""
         if self.timeframes.get(symbol) != timeframe:
             return []
-        self.recorders[symbol].on_bar(ts, o, h, lo, c)
+        outcomes = self.recorders[symbol].on_bar(ts, o, h, lo, c)
+        out: list[QueuedSample] = []
         validator = self.validators.get(symbol)
-        if validator is None:
-            return []
-        verdicts = validator.on_bar(ts, o, h, lo, c)
-        if not verdicts:
-            return []
-        self.counts.verdicts += len(verdicts)
-        if self.owner.annotations is not None:
-            self.counts.annotations += store_verdicts(self.owner.annotations, verdicts)
-        if not self.trains:
-            return []
-        chosen = sorted((v for v in verdicts if v.aspect == "direction"), key=lambda v: v.validated)  # refuted first
-        return [s for s in (self._trend_sample(v) for v in chosen) if s is not None]
+        verdicts = validator.on_bar(ts, o, h, lo, c) if validator is not None else []
+        if verdicts:
+            self.counts.verdicts += len(verdicts)
+            if self.owner.annotations is not None:
+                self.counts.annotations += store_verdicts(self.owner.annotations, verdicts)
+            if self.trains:
+                chosen = sorted((v for v in verdicts if v.aspect == "direction"), key=lambda v: v.validated)
+                out += [s for s in (self._trend_sample(v) for v in chosen) if s is not None]
+        wanted = {f"pivot_L{level}" for level in self.owner.config.outcome_levels}
+        if self.trains and wanted and outcomes:
+            chosen_outcomes = sorted((x for x in outcomes if x.label.target in wanted and x.label.direction), key=lambda x: x.hit)
+            out += [s for s in (self._outcome_sample(x) for x in chosen_outcomes) if s is not None]
+        return out
 
     def _encoded(self, symbol: str, as_of: int) -> tuple[Any, Any] | None:
         spec = self.specs[symbol]
@@ -318,6 +334,20 @@ class _Model:
             return None
         enc = encode(inp, spec)
         return enc.windows, enc.context
+
+    def _outcome_sample(self, outcome: Outcome) -> QueuedSample | None:
+        """The prediction's own input, rebuilt from the engine as of its as-of time, checked against the hash the
+        history recorded (what the model saw is what it learns from), with the outcome's truth as the target."""
+        spec = self.specs[outcome.symbol]
+        inp = self.owner.engine.input_at(outcome.symbol, outcome.as_of, None, spec)
+        if input_reference(inp, spec).digest != outcome.input.digest:
+            self.counts.input_mismatch += 1
+            return None
+        if not check_completeness(inp, spec).ready:
+            self.counts.incomplete += 1
+            return None
+        enc = encode(inp, spec)
+        return from_pivot_outcome(outcome, enc.windows, enc.context, self.levels[outcome.symbol])
 
     def _trend_sample(self, v: TrendVerdict) -> QueuedSample | None:
         o = v.outcome
@@ -354,8 +384,9 @@ class _Model:
     def put(self, samples: Sequence[QueuedSample]) -> None:
         if samples and self.queue is not None:
             self.queue.put(samples)
-            self.counts.pivot_samples += sum(not s.key.startswith("trend|") for s in samples)
+            self.counts.pivot_samples += sum(not s.key.startswith(("trend|", "outcome|")) for s in samples)
             self.counts.trend_samples += sum(s.key.startswith("trend|") for s in samples)
+            self.counts.outcome_samples += sum(s.key.startswith("outcome|") for s in samples)
 
     # -- trainer -----------------------------------------------------------------------------------------------------------
     def start_trainer(self) -> None:

@@ -8,7 +8,10 @@ NAME --queue URL``. One step:
    already *done* (trained into a published checkpoint) or repeated in the batch;
 2. **gate** (``training.promotion``): when the newest version (the *head*) is not the serving one, evaluate both on
    this batch *before* training on it — out of sample for both — and log promote / refuse;
-3. ``steps_per_batch`` gradient steps of the head on the batch (CPU by default);
+3. ``steps_per_batch`` gradient steps of the head on the batch (CPU by default) — with ``replay`` > 0, on the batch
+   plus ``replay_ratio`` times as many samples drawn from a reservoir of the samples trained before (experience
+   replay: consecutive live samples come from one market regime, and fine-tuning on them alone makes the model forget
+   the others; measured in ``docs/reports/frozen-vs-live.md``), at learning rate ``lr`` (None: the model's own);
 4. **publish** the head as a new checkpoint of ``NAME`` (``CheckpointIndex``), its ``extra`` holding ``online: true``,
    the parent version, the batch's sample keys and ``trained_through`` (newest label ``known_at`` of its lineage,
    overall and per symbol: what staleness is measured from);
@@ -74,10 +77,43 @@ class OnlineConfig:
     consumer: str = ""  # default: host-pid
     log_dir: Path | None = None  # TensorBoard
     device: str = "cpu"
+    replay: int = 0  # reservoir size of past samples mixed into each training batch (0: off)
+    replay_ratio: float = 1.0  # replayed samples per fresh sample
+    lr: float | None = None  # fine-tuning learning rate (None: the checkpoint's own)
+    seed: int = 0  # the reservoir's draws
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.steps_per_batch < 1 or self.keep < 1 or self.block_ms < 0:
             raise ValueError("online trainer: batch_size, steps_per_batch, keep must be >= 1 and block_ms >= 0")
+        if self.replay < 0 or self.replay_ratio < 0 or (self.lr is not None and not self.lr > 0):
+            raise ValueError("online trainer: replay and replay_ratio must be >= 0 and lr > 0")
+
+
+class Reservoir:
+    """A uniform sample of every sample offered so far (Vitter's algorithm R), at most ``size`` kept: what experience
+    replay draws from. In memory: a restarted trainer starts with an empty one."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size = size
+        self.items: list[QueuedSample] = []
+        self.seen = 0
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, samples: Sequence[QueuedSample]) -> None:
+        for sample in samples:
+            self.seen += 1
+            if len(self.items) < self.size:
+                self.items.append(sample)
+            else:
+                j = int(self.rng.integers(self.seen))
+                if j < self.size:
+                    self.items[j] = sample
+
+    def draw(self, n: int) -> list[QueuedSample]:
+        if n <= 0 or not self.items:
+            return []
+        picks = self.rng.choice(len(self.items), size=min(n, len(self.items)), replace=False)
+        return [self.items[int(i)] for i in picks]
 
 
 @dataclass(frozen=True)
@@ -93,6 +129,7 @@ class StepResult:
     trained_through: int | None
     gate: GateResult | None
     promoted: bool
+    replayed: int = 0  # reservoir samples trained beside the fresh ones
 
 
 def is_online(info: CheckpointInfo) -> bool:
@@ -178,6 +215,7 @@ class OnlineTrainer:
         self._writer: Any = None
         self._step = 0
         self.stopping = False
+        self.reservoir = Reservoir(config.replay, config.seed) if config.replay else None
 
     # --- start / recovery ----------------------------------------------------------------------------
     def start(self) -> CheckpointInfo:
@@ -195,6 +233,7 @@ class OnlineTrainer:
             if serving is None:
                 self.log.promote(head.id, reason="initial serving version: the checkpoint online training starts from")
         self.head, self.model = head, self._load(head)
+        self._set_lr(self.model)
         self._writer = _writer(self.config.log_dir)
         return head
 
@@ -209,6 +248,11 @@ class OnlineTrainer:
 
             model.to(pick_device(self.config.device))
         return model
+
+    def _set_lr(self, model: SupervisedModel) -> None:
+        if self.config.lr is not None:
+            for group in model.optimizer.param_groups:
+                group["lr"] = self.config.lr
 
     def _champion_model(self) -> tuple[str, SupervisedModel] | None:
         serving = self.log.serving()
@@ -236,17 +280,21 @@ class OnlineTrainer:
         batch = to_batch(samples)
         verdict, promoted = self._gate(batch)
         before = self.model.eval_loss(batch)["loss"]
+        replayed = self.reservoir.draw(round(self.config.replay_ratio * len(samples))) if self.reservoir else []
+        train_batch = to_batch(samples + replayed) if replayed else batch
         started = time.perf_counter()
         for _ in range(self.config.steps_per_batch):
-            self.model.train_step(batch)
+            self.model.train_step(train_batch)
         train_s = time.perf_counter() - started  # gradient steps only: the samples/s of the metrics feed
+        if self.reservoir is not None:
+            self.reservoir.add(samples)
         after = self.model.eval_loss(batch)["loss"]
         info = self._publish(samples, before, after)
         self.queue.mark_done([s.key for s in samples])
         self.queue.ack(self.consumer, [d.id for d in fresh] + skip_ids)
         result = StepResult(
             info.id, len(samples), skipped_done, repeats, redelivered, before, after, train_s,
-            int(info.extra["trained_through"]), verdict, promoted,
+            int(info.extra["trained_through"]), verdict, promoted, len(replayed),
         )  # fmt: skip
         self._report(result)
         self._prune()
@@ -320,6 +368,7 @@ class OnlineTrainer:
             "loss_after": r.loss_after,
             "train_s": r.train_s,
             "samples_per_s": r.trained * self.config.steps_per_batch / r.train_s if r.train_s > 0 else None,
+            "replayed": r.replayed,
             "trained_through": r.trained_through,
             "gate": None if r.gate is None else dataclasses.asdict(r.gate),
             "promoted": r.promoted,
@@ -414,6 +463,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nice", type=int, default=10, help="lower CPU priority by this much: serving comes first")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--cpus", default="", help="pin the trainer to these CPU ids (comma-separated; default: any)")
+    parser.add_argument("--replay", type=int, default=OnlineConfig.replay, help="experience-replay reservoir size (0: off)")
+    parser.add_argument("--replay-ratio", type=float, default=OnlineConfig.replay_ratio, help="replayed per fresh sample")
+    parser.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: the checkpoint's)")
     args = parser.parse_args(argv)
     if args.nice > 0:
         os.nice(args.nice)
@@ -426,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     config = OnlineConfig(
         args.batch_size, args.steps, args.block_ms, args.keep, GateConfig(args.alpha, args.min_samples), args.consumer,
-        log_dir=args.tensorboard,
+        log_dir=args.tensorboard, replay=args.replay, replay_ratio=args.replay_ratio, lr=args.lr,
     )  # fmt: skip
     queue = open_queue(args.queue, reclaim_ms=args.reclaim_ms)
     trainer = OnlineTrainer(args.root, args.name, queue, config)

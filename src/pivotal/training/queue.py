@@ -36,6 +36,7 @@ from pivotal.training.live_samples import LivePivotSample
 
 if TYPE_CHECKING:
     from pivotal.training.dataset import SampleSet
+    from pivotal.training.outcomes import Outcome
 
 ARRAYS = ("windows", "context", "kind", "price", "bars", "action")
 DEFAULT_RECLAIM_MS = 30_000
@@ -157,6 +158,38 @@ def from_live_pivot(sample: LivePivotSample, windows: np.ndarray, context: np.nd
     }
     key = "|".join(str(part) for part in sample.key)
     return QueuedSample(key, sample.symbol, sample.timeframe, sample.as_of, sample.known_at, arrays)
+
+
+def from_pivot_outcome(
+    outcome: Outcome, windows: np.ndarray, context: np.ndarray, levels: int, key_prefix: str = "outcome"
+) -> QueuedSample:
+    """The queue form of a resolved pivot outcome (``training.outcomes``, target ``pivot_L<l>``): the input the
+    prediction was made from (``windows``, ``context``, encoded as of its as-of time) and the truth that settled it,
+    as offline labels hold it (level ``l``'s kind 0 high / 1 low, log offset, bars until); the other levels and the
+    action are unknown (masked). Known at the outcome's ``known_at``: the pivot heads learn from their own
+    predictions' outcomes, never before those outcomes are final."""
+    suffix = outcome.label.target.removeprefix("pivot_L")
+    level = int(suffix) if suffix.isdigit() and suffix != outcome.label.target else 0
+    if not 1 <= level <= levels or outcome.label.direction == 0:
+        target, direction = outcome.label.target, outcome.label.direction
+        raise ValueError(f"{target} (direction {direction}) is not a pivot outcome of levels 1..{levels}")
+    kind = np.full(levels, -1, np.int64)
+    price = np.full(levels, np.nan, np.float32)
+    bars = np.full(levels, np.nan, np.float32)
+    kind[level - 1] = 0 if outcome.label.direction > 0 else 1
+    price[level - 1] = outcome.label.value
+    until = float(outcome.label.extra.get("bars_until", -1.0))
+    bars[level - 1] = until if until >= 0 else np.nan
+    arrays: dict[str, np.ndarray] = {
+        "windows": np.asarray(windows, np.float16),
+        "context": np.asarray(context, np.float32),
+        "kind": kind,
+        "price": price,
+        "bars": bars,
+        "action": np.array(-1, np.int64),
+    }
+    key = f"{key_prefix}|{outcome.symbol}|{outcome.timeframe}|L{level}|{outcome.as_of}"
+    return QueuedSample(key, outcome.symbol, outcome.timeframe, outcome.as_of, outcome.known_at, arrays)
 
 
 def open_queue(url: str, reclaim_ms: int = DEFAULT_RECLAIM_MS) -> SampleQueue:
