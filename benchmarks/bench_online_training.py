@@ -46,7 +46,7 @@ from pivotal.data.candles import Candles  # noqa: E402
 from pivotal.features.input_spec import InputSpec, WindowSpec  # noqa: E402
 from pivotal.models.cnn import CNNModel  # noqa: E402
 from pivotal.models.protocol import CNNConfig  # noqa: E402
-from pivotal.models.serving import ServingModel  # noqa: E402
+from pivotal.models.serving import SERVING_SWITCH_INTERVAL_S, ServingModel, prefer_serving_latency  # noqa: E402
 from pivotal.services.online import ServingWatcher, serving_model  # noqa: E402
 from pivotal.structure.types import PivotParams  # noqa: E402
 from pivotal.training.checkpoints import CheckpointManager  # noqa: E402
@@ -284,14 +284,22 @@ def main() -> None:
     parser.add_argument("--pin", action="store_true", help="serving on CPU 0, the trainer on CPU 1")
     parser.add_argument("--quick", action="store_true", help="20 s per stream count, 4 s idle probe")
     parser.add_argument("--warm-s", type=float, default=300.0, help="longest wait for the trainer's first (warm-up) version")
+    parser.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=SERVING_SWITCH_INTERVAL_S * 1000,
+        help="the serving process's thread switch interval (what pivotal run/serve set; CPython's default is 5)",
+    )
     args = parser.parse_args()
+    prefer_serving_latency(args.switch_interval_ms / 1000)
     if args.quick:
         args.seconds = 20.0
     if args.pin:
         os.sched_setaffinity(0, {0})
     torch.set_num_threads(1)
     pinned = ", pinned: serving CPU 0, trainer CPU 1" if args.pin else ""
-    print(f"CPU, torch threads 1 (serving) + 1 (trainer, nice +{args.trainer_nice}{pinned}); "
+    print(f"CPU, torch threads 1 (serving, thread switch interval {args.switch_interval_ms:g} ms) + 1 (trainer, "
+          f"nice +{args.trainer_nice}{pinned}); "
           f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; gate alpha {args.alpha}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         results = {}

@@ -254,7 +254,8 @@ def run_arm(a: argparse.Namespace, data: Data, root: Path, info: CheckpointInfo,
     store = open_store(load_settings())
     history = InferenceHistory(store, flush_every=5000)
     trainer = TrainerOptions(batch_size=a.batch_size, steps=a.steps, alpha=a.alpha, min_samples=a.min_samples,
-                             block_ms=200, nice=a.nice, replay=a.replay, replay_ratio=a.replay_ratio, lr=a.lr)  # fmt: skip
+                             block_ms=200, nice=a.nice, replay=a.replay, replay_ratio=a.replay_ratio,
+                             lr=a.lr or None)  # fmt: skip
     pivot_tfs = tuple(a.pivot_timeframes.split(",")) if a.pivot_timeframes else (base,)
     levels = tuple(int(x) for x in a.outcome_levels.split(",") if x)
     config = LiveLearningConfig(enabled=live, pivots=LivePivotConfig(timeframes=pivot_tfs), trainer=trainer, poll_s=0,
@@ -486,9 +487,9 @@ def main(argv: list[str] | None = None) -> int:
         default="2",
         help="pivot levels whose resolved outcomes the live arm also trains on ('' = none: the reference's live samples only)",
     )
-    p.add_argument("--replay", type=int, default=0, help="the trainer's experience-replay reservoir (0: off)")
-    p.add_argument("--replay-ratio", type=float, default=1.0, help="replayed samples per fresh one")
-    p.add_argument("--lr", type=float, default=None, help="the trainer's fine-tuning rate (default: the checkpoint's)")
+    p.add_argument("--replay", type=int, default=TrainerOptions.replay, help="the trainer's replay reservoir (0: off)")
+    p.add_argument("--replay-ratio", type=float, default=TrainerOptions.replay_ratio, help="replayed samples per fresh one")
+    p.add_argument("--lr", type=float, default=TrainerOptions.lr, help="the trainer's fine-tuning rate (0: the checkpoint's)")
     p.add_argument("--fee", type=float, default=0.001)
     p.add_argument("--slippage", type=float, default=0.0005)
     p.add_argument("--threshold", type=float, default=0.2, help="orchestrator buy/sell threshold")

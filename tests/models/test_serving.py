@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from pivotal.models.io import ModelOutput
 from pivotal.models.output_store import InferenceHistory, InputRef
@@ -109,3 +110,18 @@ def test_inference_history_records_the_version_that_predicted(tmp_path: Path) ->
             made.append((serving.predict(ENCODED, "BTC/USDT", ts, "1m", InputRef("single-1m", ts, ref.digest)).version, ts))
         rows = [(p.model_version, p.as_of) for p in history.query(model_name="m")]
         assert rows == made == [("v0", 60_000), ("v0", 120_000), ("v1", 180_000), ("v2", 240_000), ("v2", 300_000)]
+
+
+def test_prefer_serving_latency_sets_the_switch_interval_and_returns_the_previous_one() -> None:
+    import sys
+
+    from pivotal.models.serving import SERVING_SWITCH_INTERVAL_S, prefer_serving_latency
+
+    before = sys.getswitchinterval()
+    try:
+        assert prefer_serving_latency() == pytest.approx(before)
+        assert sys.getswitchinterval() == pytest.approx(SERVING_SWITCH_INTERVAL_S)
+        assert prefer_serving_latency(0.002) == pytest.approx(SERVING_SWITCH_INTERVAL_S)
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+    finally:
+        sys.setswitchinterval(before)

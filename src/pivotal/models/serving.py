@@ -14,6 +14,7 @@ Predictions on one version are serialised by that version's lock: the networks k
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,19 @@ from typing import Any, Protocol
 
 from pivotal.models.io import ModelOutput
 from pivotal.models.output_store import InferenceHistory, InputRef, PredictionContext
+
+SERVING_SWITCH_INTERVAL_S = 0.0005
+
+
+def prefer_serving_latency(interval_s: float = SERVING_SWITCH_INTERVAL_S) -> float:
+    """Lower the interpreter's thread switch interval (CPython's default is 5 ms) in a process that predicts beside
+    other Python threads (a hot-swap watcher, an API event loop, a sample producer): a prediction waiting for the GIL
+    then waits about this long per switch, not up to 5 ms, at the cost of more frequent switches. ``pivotal run`` and
+    ``pivotal serve`` call it at start; ``benchmarks/bench_online_training.py`` measures it. Returns the previous
+    interval."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(interval_s)
+    return previous
 
 
 class Predictor(Protocol):

@@ -19,12 +19,18 @@ a trainer process fine-tunes the model out of the serving process, and promoted 
   against each new L2 trend line; the direction verdict of each (prediction, line) becomes a sample whose action
   target is what the line showed (up BUY, down SELL, flat HOLD), refuted (wrong) ones queued first (the reference's
   priority). Verdicts are stored as annotations when an ``AnnotationRepository`` is given.
+- **Outcome samples.** Each resolved pivot outcome of ``outcome_levels`` (default level 2) becomes a pivot-head
+  sample (``queue.from_pivot_outcome``): the prediction's own input, rebuilt from the engine as of its as-of time and
+  checked against the hash the history recorded, with the truth that settled it; queued when the outcome becomes
+  known, refuted ones first. Without them the live samples train the action head only and the pivot heads drift as
+  the shared trunk moves under them (``docs/reports/frozen-vs-live.md``).
 - **Hot swap.** A ``services.online.ServingWatcher`` is checked from the data engine's listener, i.e. after an event
   is processed and before its bar reaches the strategy: a promoted version is loaded and swapped in *between* two
   bars (the swap itself is atomic; a prediction never mixes versions). Checks are at most every ``poll_s`` wall
   seconds (0: every event, deterministic in tests).
 - **Trainer.** ``start()`` launches ``python -m pivotal.training.online`` per enabled model (the trainer process of
-  ``training.online``), ``close()`` stops it (SIGTERM: the step in progress finishes). With a cluster address
+  ``training.online``; by default with experience replay from a reservoir of 4,096 past samples, one replayed per
+  fresh sample, at learning rate 1e-4), ``close()`` stops it (SIGTERM: the step in progress finishes). With a cluster address
   (``TrainerOptions.cluster``: ``ray://host:port``, ``auto``, or ``local``) the same trainer runs as a Ray actor
   (``training.online_ray``) on the same queue and checkpoint root instead. Serving never waits for either: the node
   only appends to the queue and, at a check, reads the promotion log.
@@ -100,9 +106,9 @@ class TrainerOptions:
     threads: int = 1
     cpus: tuple[int, ...] = ()
     cluster: str | None = None
-    replay: int = 0
+    replay: int = 4096  # live samples come in regime-long runs: fine-tuning on them alone forgets the rest
     replay_ratio: float = 1.0
-    lr: float | None = None
+    lr: float | None = 1e-4  # a tenth of the CNN's training rate (docs/reports/frozen-vs-live.md)
 
     def argv(self) -> list[str]:
         out = ["--batch-size", str(self.batch_size), "--steps", str(self.steps), "--alpha", str(self.alpha),
