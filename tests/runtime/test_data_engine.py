@@ -325,6 +325,34 @@ def assert_equal_inputs(a: BaseDataInput, b: BaseDataInput) -> None:
                 assert np.array_equal(getattr(x, f), getattr(y, f)) and getattr(x, f).dtype == getattr(y, f).dtype
 
 
+def test_series_and_pivots_handed_out_stay_unchanged_and_read_only_as_bars_arrive(shared_data: Path) -> None:
+    """The engine hands out views of growable arrays, not copies (a copy per bar cost a long run its speed): what a
+    caller holds must not change when later bars arrive or the arrays grow, and cannot be written to."""
+    minutes = real_minutes(shared_data, "2024-08-05", "2024-08-08")
+    eng = DataEngine("binance", trade_timeframe=None)
+    events = list(HistoricalFeed([minutes]).events())
+    for ev in events[:1500]:
+        eng.on_event(ev)
+    held = eng.candles(SYM, "1m")
+    held_pivots = eng.pivots(SYM, "1m")
+    copies = [a.copy() for a in (held.ts, held.close, held_pivots.highs[0].index, held_pivots.lows[1].price)]
+    for ev in events[1500:]:  # past the 2,048-row buffer: the arrays grow (reallocate) under the held views
+        eng.on_event(ev)
+    for before, now in zip(copies, (held.ts, held.close, held_pivots.highs[0].index, held_pivots.lows[1].price), strict=True):
+        assert np.array_equal(before, now)
+    with pytest.raises(ValueError, match="read-only"):
+        held.close[0] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        held_pivots.highs[0].price[0] = 0.0
+    full = eng.candles(SYM, "1m")
+    assert len(full) == len(minutes) and np.array_equal(full.close, minutes.close) and np.array_equal(full.ts, minutes.ts)
+    batch = wms_batch(high=minutes.high, low=minutes.low, open=minutes.open, close=minutes.close, params=PivotParams())
+    got = eng.pivots(SYM, "1m")
+    for lv in range(PivotParams().levels):
+        for mine, theirs in ((got.highs[lv], batch.highs[lv]), (got.lows[lv], batch.lows[lv])):
+            assert np.array_equal(mine.index, theirs.index) and np.array_equal(mine.price, theirs.price)
+
+
 def test_live_inputs_equal_training_inputs_on_real_data(shared_data: Path, tmp_path: Path) -> None:
     minutes = real_minutes(shared_data, "2024-08-05 07:13", "2024-08-09 00:06")  # ends with the recorded trades
     trades = real_trades(shared_data)
