@@ -131,3 +131,42 @@ def test_window_kernel_argument_errors() -> None:
         rolling_std(np.ones(3), 0)
     with pytest.raises(ValueError, match=r"rolling window must be >= 1 \(got 0\)"):
         rolling_mean(np.ones(3), 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(runs, st.lists(st.integers(1, 60), min_size=1, max_size=20))
+def test_a_stream_extended_in_any_chunks_equals_ta_on_every_prefix(segments: list[tuple[float, int]], steps: list[int]) -> None:
+    """``IndicatorStream`` continues each recurrence from its saved state: after every update, equal bit for bit to
+    the ``ta`` library on the same prefix (and therefore to a recomputation), whatever the chunking."""
+    from pivotal.features.indicator_stream import IndicatorStream
+
+    close = np.repeat([p for p, _ in segments], [k for _, k in segments]).astype(np.float64)
+    candles = candles_from_close(close)
+    stream = IndicatorStream(capacity=8)  # small: the buffers grow several times
+    n = 0
+    for step in [*steps, len(close)]:
+        n = min(len(close), n + step)
+        got = stream.update(candles.high[:n], candles.low[:n], candles.close[:n])
+        ref = ta_indicators(candles.slice(0, n))
+        for name in INDICATORS:
+            assert np.array_equal(got[name], ref[name], equal_nan=True), (n, name)
+
+
+def test_a_stream_on_real_bars_keeps_what_it_handed_out_and_refuses_a_shrinking_series(shared_data: Path) -> None:
+    from pivotal.features.indicator_stream import IndicatorStream
+
+    candles = Candles.from_frame(pd.read_parquet(shared_data / "binance" / "BTCUSDT-1m-2024.parquet").iloc[:3000])
+    stream = IndicatorStream(capacity=16)
+    early = stream.update(candles.high[:700], candles.low[:700], candles.close[:700])
+    kept = {name: values.copy() for name, values in early.items()}
+    for n in range(701, 3001, 37):
+        stream.update(candles.high[:n], candles.low[:n], candles.close[:n])
+    last = stream.update(candles.high, candles.low, candles.close)
+    ref = ta_indicators(candles)
+    for name in INDICATORS:
+        assert np.array_equal(early[name], kept[name], equal_nan=True)  # unchanged by later growth
+        assert np.array_equal(last[name], ref[name], equal_nan=True)
+    with pytest.raises(ValueError, match="read-only"):
+        last["rsi_14"][0] = 1.0
+    with pytest.raises(ValueError, match="the series shrank from 3000 to 10 bars"):
+        stream.update(candles.high[:10], candles.low[:10], candles.close[:10])

@@ -7,7 +7,8 @@ of the window already have warmed-up values. Warm-up values are NaN (``ta``'s ``
 
 ``compute_indicators`` runs on the live decision path, where building pandas Series and calling ``ta`` cost ~5 ms
 per call. It therefore runs the recurrences ``ta`` runs (pandas ``ewm``/``rolling`` algorithms, ported step for step
-in ``features.volatility``, plus ``ta``'s RSI and %B formulas with their 0/0 rules) in one numba kernel; the values
+in ``features.volatility``, plus ``ta``'s RSI and %B formulas with their 0/0 rules) in numba kernels that can
+continue from a saved state (``features.indicator_stream``); the values
 equal ``ta_indicators`` (the ``ta`` library itself, kept as the reference oracle) bit for bit on real data and on
 random series with constant runs (tests/features/test_indicators_fast.py). ATR is the numba ``wilder_atr``, the
 recurrence of ``ta``'s ``AverageTrueRange``, whose own version loops in Python over pandas ``iloc``.
@@ -16,14 +17,10 @@ recurrence of ``ta``'s ``AverageTrueRange``, whose own version loops in Python o
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from pivotal.data.candles import Candles
 from pivotal.features.volatility import (
-    _ewm_mean,
     _f64,
-    _rolling_mean,
-    _rolling_std,
     _wilder_atr,
     pandas_ewm_alpha,
 )
@@ -49,51 +46,14 @@ _A_FAST, _A_SLOW, _A_SIGN = (pandas_ewm_alpha(span=w) for w in (MACD_FAST, MACD_
 _A_RSI = pandas_ewm_alpha(alpha=1 / RSI_WINDOW)
 
 
-@njit(cache=True, error_model="numpy")
-def _indicators(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The arrays of ``INDICATORS``, in that order."""
-    n = close.shape[0]
-    # RSI (ta.momentum.RSIIndicator): diff's leading NaN counts as no move (``where`` maps it to 0);
-    # ``np.where(emadn == 0, 100, ...)`` makes a window without losses 100, also when there are no gains (0/0)
-    up = np.empty(n)
-    down = np.empty(n)
-    for i in range(n):
-        d = close[i] - close[i - 1] if i > 0 else np.nan
-        up[i] = d if d > 0 else 0.0
-        down[i] = -(d if d < 0 else 0.0)
-    ema_up = _ewm_mean(up, _A_RSI, RSI_WINDOW)
-    ema_down = _ewm_mean(down, _A_RSI, RSI_WINDOW)
-    rsi = np.empty(n)
-    for i in range(n):
-        if ema_down[i] == 0:
-            rsi[i] = 100.0
-        else:
-            rsi[i] = 100 - (100 / (1 + ema_up[i] / ema_down[i]))
-    # MACD and EMAs (ta.trend, pandas ewm(span, adjust=False, min_periods=span))
-    ema_fast = _ewm_mean(close, _A_FAST, MACD_FAST)
-    ema_slow = _ewm_mean(close, _A_SLOW, MACD_SLOW)
-    macd = ema_fast - ema_slow
-    signal = _ewm_mean(macd, _A_SIGN, MACD_SIGN)
-    diff = macd - signal
-    # Bollinger (ta.volatility.BollingerBands): rolling mean and std(ddof=0); %B is NaN where the bands coincide
-    mavg = _rolling_mean(close, BB_WINDOW, BB_WINDOW)
-    mstd = _rolling_std(close, BB_WINDOW, BB_WINDOW, 0)
-    upper = mavg + BB_DEV * mstd
-    lower = mavg - BB_DEV * mstd
-    pband = np.empty(n)
-    for i in range(n):
-        width = upper[i] - lower[i]
-        pband[i] = (close[i] - lower[i]) / width if upper[i] != lower[i] else np.nan
-    atr = _wilder_atr(high, low, close, ATR_WINDOW)
-    return rsi, macd, signal, diff, upper, lower, pband, atr, ema_fast, ema_slow
-
-
 def compute_indicators(candles: Candles) -> dict[str, np.ndarray]:
-    """All of ``INDICATORS`` for ``candles``: float64 arrays of ``len(candles)``, NaN during warm-up.
+    """All of ``INDICATORS`` for ``candles``: read-only float64 arrays of ``len(candles)``, NaN during warm-up.
 
-    Equal to ``ta_indicators`` (the ``ta`` library) value for value; ~µs instead of ~ms per window."""
-    values = _indicators(_f64(candles.high), _f64(candles.low), _f64(candles.close))
-    return dict(zip(INDICATORS, values, strict=True))
+    Equal to ``ta_indicators`` (the ``ta`` library) value for value; ~µs instead of ~ms per window. The kernels are
+    ``features.indicator_stream``'s, run from bar 0: a growing series extends them instead (``IndicatorStream``)."""
+    from pivotal.features.indicator_stream import IndicatorStream
+
+    return IndicatorStream(max(len(candles), 1)).update(candles.high, candles.low, candles.close)
 
 
 def ta_indicators(candles: Candles) -> dict[str, np.ndarray]:
