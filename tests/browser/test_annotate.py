@@ -58,6 +58,16 @@ def _settled_width(page: Any, index: int, expected: float) -> float:
         page.wait_for_timeout(50)
 
 
+def _settled_logical(page: Any, index: int, expected_from: float) -> dict[str, float]:
+    """Pane ``index``'s logical range once its start is ``expected_from`` (at most 5 s, like ``_settled_width``)."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        logical = dict(_panes(page)[index]["logical"])
+        if abs(logical["from"] - expected_from) < 1e-6 or time.monotonic() > deadline:
+            return logical
+        page.wait_for_timeout(50)
+
+
 def _click_bar(page: Any, timeframe: str, ts: int) -> None:
     """Click the candle of ``timeframe`` opening at ``ts`` (epoch ms), where the chart draws it."""
     x, y = page.evaluate(
@@ -295,8 +305,9 @@ def test_presets_custom_range_date_jump_and_keys_move_the_view(page: Any, server
     page.keyboard.press("Shift+ArrowLeft")
     shifted = center - 24 * 60_000 - 4 * H
     assert _range(page) == (shifted - 2 * H, shifted + 2 * H)
-    after = _panes(page)[0]["logical"]
-    assert abs((before["from"] - after["from"]) - 240) < 1e-6 and abs(_settled_width(page, 0, 240) - 240) < 1e-6
+    assert abs(_settled_width(page, 0, 240) - 240) < 1e-6
+    after = _settled_logical(page, 0, before["from"] - 240)  # the chart applies the range on its next frame
+    assert abs((before["from"] - after["from"]) - 240) < 1e-6
     page.keyboard.press("+")
     assert abs(_settled_width(page, 0, 160) - 160) < 1e-6 and _range(page) == (shifted - 80 * 60_000, shifted + 80 * 60_000)
     # custom range and date jump (UTC)
