@@ -15,22 +15,8 @@ from numba import njit
 
 @njit(cache=True)
 def _wilder_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
-    n = high.shape[0]
-    out = np.full(n, np.nan)
-    total = 0.0
-    atr = np.nan
-    for t in range(n):
-        tr = high[t] - low[t]
-        if t > 0:
-            tr = max(tr, abs(high[t] - close[t - 1]), abs(low[t] - close[t - 1]))
-        if t < period:
-            total += tr
-            if t == period - 1:
-                atr = total / period
-                out[t] = atr
-        else:
-            atr = (atr * (period - 1) + tr) / period
-            out[t] = atr
+    out = np.empty(high.shape[0])
+    _wilder_atr_ext(high, low, close, period, 0, out, np.zeros(2))
     return out
 
 
@@ -148,30 +134,8 @@ def pandas_ewm_alpha(*, span: float | None = None, alpha: float | None = None) -
 
 @njit(cache=True)
 def _ewm_mean(values: np.ndarray, alpha: float, min_periods: int) -> np.ndarray:
-    n = values.shape[0]
-    out = np.empty(n)
-    if n == 0:
-        return out
-    old_wt_factor = 1.0 - alpha
-    weighted = values[0]
-    nobs = 1 if weighted == weighted else 0
-    out[0] = weighted if nobs >= min_periods else np.nan
-    old_wt = 1.0
-    for i in range(1, n):
-        cur = values[i]
-        is_observation = cur == cur
-        if is_observation:
-            nobs += 1
-        if weighted == weighted:
-            old_wt *= old_wt_factor  # ignore_na=False: a missing value still ages the average
-            if is_observation:
-                if weighted != cur:  # pandas skips the update on equal values (no drift on constant series)
-                    weighted = old_wt * weighted + alpha * cur
-                    weighted /= old_wt + alpha
-                old_wt = 1.0
-        elif is_observation:
-            weighted = cur
-        out[i] = weighted if nobs >= min_periods else np.nan
+    out = np.empty(values.shape[0])
+    _ewm_ext(values, alpha, min_periods, 0, out, np.zeros(3))
     return out
 
 
@@ -187,20 +151,79 @@ def _is_negative(val: float) -> bool:
 
 @njit(cache=True)
 def _rolling_mean(values: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    out = np.empty(values.shape[0])
+    _rolling_mean_ext(values, window, min_periods, 0, out, np.zeros(7))
+    return out
+
+
+@njit(cache=True)
+def _rolling_std(values: np.ndarray, window: int, min_periods: int, ddof: int) -> np.ndarray:
+    out = np.empty(values.shape[0])
+    _rolling_std_ext(values, window, min_periods, ddof, 0, out, np.zeros(7))
+    return out
+
+
+def rolling_mean(values: np.ndarray, window: int, min_periods: int | None = None) -> np.ndarray:
+    """``pd.Series(values).rolling(window, min_periods).mean()`` bit for bit (``min_periods`` defaults to window)."""
+    if window < 1:
+        raise ValueError(f"rolling window must be >= 1 (got {window})")
+    return _rolling_mean(_f64(values), window, window if min_periods is None else min_periods)
+
+
+def rolling_std(values: np.ndarray, window: int, ddof: int = 1, min_periods: int | None = None) -> np.ndarray:
+    """``pd.Series(values).rolling(window, min_periods).std(ddof=ddof)`` bit for bit (``min_periods`` = window)."""
+    if window < 1:
+        raise ValueError(f"rolling window must be >= 1 (got {window})")
+    return _rolling_std(_f64(values), window, window if min_periods is None else min_periods, ddof)
+
+
+# -- resumable kernels: continue from a saved state (features.indicator_stream extends a growing series) --
+
+@njit(cache=True, error_model="numpy")
+def _ewm_ext(values: np.ndarray, alpha: float, min_periods: int, start: int, out: np.ndarray, st: np.ndarray) -> None:
+    """``volatility._ewm_mean`` for rows ``start..n-1``, continuing from ``st`` (ignored when ``start`` is 0)."""
     n = values.shape[0]
-    out = np.empty(n)
-    nobs = 0
-    neg_ct = 0
-    sum_x = 0.0
-    comp_add = 0.0
-    comp_remove = 0.0
-    same = 0
-    prev_value = 0.0
-    for i in range(n):
+    if start >= n:
+        return
+    old_wt_factor = 1.0 - alpha
+    if start == 0:
+        weighted = values[0]
+        nobs = 1 if weighted == weighted else 0
+        out[0] = weighted if nobs >= min_periods else np.nan
+        old_wt = 1.0
+        first = 1
+    else:
+        weighted, nobs, old_wt = st[0], int(st[1]), st[2]
+        first = start
+    for i in range(first, n):
+        cur = values[i]
+        is_observation = cur == cur
+        if is_observation:
+            nobs += 1
+        if weighted == weighted:
+            old_wt *= old_wt_factor
+            if is_observation:
+                if weighted != cur:
+                    weighted = old_wt * weighted + alpha * cur
+                    weighted /= old_wt + alpha
+                old_wt = 1.0
+        elif is_observation:
+            weighted = cur
+        out[i] = weighted if nobs >= min_periods else np.nan
+    st[0], st[1], st[2] = weighted, nobs, old_wt
+
+
+@njit(cache=True, error_model="numpy")
+def _rolling_mean_ext(values: np.ndarray, window: int, min_periods: int, start: int, out: np.ndarray, st: np.ndarray) -> None:
+    """``volatility._rolling_mean`` for rows ``start..n-1``, continuing from ``st``."""
+    n = values.shape[0]
+    nobs, neg_ct, sum_x = int(st[0]), int(st[1]), st[2]
+    comp_add, comp_remove, same, prev_value = st[3], st[4], int(st[5]), st[6]
+    for i in range(start, n):
         s = max(0, i - window + 1)
         e = i + 1
         prev_s = max(0, i - window)
-        if i == 0 or s >= i:  # first window (or a window of one bar): set up from scratch
+        if i == 0 or s >= i:
             prev_value = values[s]
             same = 0
             nobs = 0
@@ -240,26 +263,23 @@ def _rolling_mean(values: np.ndarray, window: int, min_periods: int) -> np.ndarr
             if same >= nobs:
                 result = prev_value
             elif (neg_ct == 0 and result < 0) or (neg_ct == nobs and result > 0):
-                result = 0.0  # a mean cannot leave the sign of all its values
+                result = 0.0
         else:
             result = np.nan
         out[i] = result
-    return out
+    st[0], st[1], st[2], st[3], st[4], st[5], st[6] = nobs, neg_ct, sum_x, comp_add, comp_remove, same, prev_value
 
 
-@njit(cache=True)
-def _rolling_var(values: np.ndarray, window: int, min_periods: int, ddof: int) -> np.ndarray:
+@njit(cache=True, error_model="numpy")
+def _rolling_std_ext(
+    values: np.ndarray, window: int, min_periods: int, ddof: int, start: int, out: np.ndarray, st: np.ndarray
+) -> None:
+    """pandas' rolling variance (Welford, compensated) then its zsqrt for rows ``start..n-1``, from ``st``."""
     n = values.shape[0]
-    out = np.empty(n)
-    nobs = 0
-    mean_x = 0.0
-    ssqdm_x = 0.0
-    comp_add = 0.0
-    comp_remove = 0.0
-    same = 0
-    prev_value = 0.0
+    nobs, mean_x, ssqdm_x = int(st[0]), st[1], st[2]
+    comp_add, comp_remove, same, prev_value = st[3], st[4], int(st[5]), st[6]
     min_periods = max(min_periods, 1)
-    for i in range(n):
+    for i in range(start, n):
         s = max(0, i - window + 1)
         e = i + 1
         prev_s = max(0, i - window)
@@ -303,34 +323,33 @@ def _rolling_var(values: np.ndarray, window: int, min_periods: int, ddof: int) -
                 comp_add = t + mean_x - y
                 mean_x += t / nobs
                 ssqdm_x += (val - prev_mean) * (val - mean_x)
+        v = np.nan
         if nobs >= min_periods and nobs > ddof:
-            if nobs == 1 or same >= nobs:
-                out[i] = 0.0
-            else:
-                out[i] = ssqdm_x / (nobs - ddof)
+            v = 0.0 if nobs == 1 or same >= nobs else ssqdm_x / (nobs - ddof)
+        out[i] = 0.0 if v < 0.0 else np.sqrt(v)
+    st[0], st[1], st[2], st[3], st[4], st[5], st[6] = nobs, mean_x, ssqdm_x, comp_add, comp_remove, same, prev_value
+
+
+@njit(cache=True, error_model="numpy")
+def _wilder_atr_ext(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, start: int, out: np.ndarray, st: np.ndarray
+) -> None:
+    """``volatility._wilder_atr`` for rows ``start..n-1``, continuing from ``st``."""
+    n = high.shape[0]
+    total, atr = st[0], st[1]
+    if start == 0:
+        total, atr = 0.0, np.nan
+    for t in range(start, n):
+        tr = high[t] - low[t]
+        if t > 0:
+            tr = max(tr, abs(high[t] - close[t - 1]), abs(low[t] - close[t - 1]))
+        if t < period:
+            out[t] = np.nan
+            total += tr
+            if t == period - 1:
+                atr = total / period
+                out[t] = atr
         else:
-            out[i] = np.nan
-    return out
-
-
-@njit(cache=True)
-def _rolling_std(values: np.ndarray, window: int, min_periods: int, ddof: int) -> np.ndarray:
-    out = _rolling_var(values, window, min_periods, ddof)
-    for i in range(out.shape[0]):
-        v = out[i]
-        out[i] = 0.0 if v < 0.0 else np.sqrt(v)  # pandas zsqrt: a rounding-negative variance is 0; NaN stays NaN
-    return out
-
-
-def rolling_mean(values: np.ndarray, window: int, min_periods: int | None = None) -> np.ndarray:
-    """``pd.Series(values).rolling(window, min_periods).mean()`` bit for bit (``min_periods`` defaults to window)."""
-    if window < 1:
-        raise ValueError(f"rolling window must be >= 1 (got {window})")
-    return _rolling_mean(_f64(values), window, window if min_periods is None else min_periods)
-
-
-def rolling_std(values: np.ndarray, window: int, ddof: int = 1, min_periods: int | None = None) -> np.ndarray:
-    """``pd.Series(values).rolling(window, min_periods).std(ddof=ddof)`` bit for bit (``min_periods`` = window)."""
-    if window < 1:
-        raise ValueError(f"rolling window must be >= 1 (got {window})")
-    return _rolling_std(_f64(values), window, window if min_periods is None else min_periods, ddof)
+            atr = (atr * (period - 1) + tr) / period
+            out[t] = atr
+    st[0], st[1] = total, atr
