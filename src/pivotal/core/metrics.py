@@ -84,7 +84,8 @@ def bar_stats(equity: np.ndarray, in_position: np.ndarray, timeframe_ms: int) ->
     bars_per_year = periods_per_year(timeframe_ms)
     rets = np.diff(np.concatenate(([1.0], eq))) / np.concatenate(([1.0], eq[:-1]))
     years = eq.size / bars_per_year
-    cagr = float(eq[-1] ** (1.0 / years) - 1.0) if eq[-1] > 0 else -1.0
+    with np.errstate(over="ignore"):  # annualising a gain over a few bars overflows to inf, which is what it is
+        cagr = float(eq[-1] ** (1.0 / years) - 1.0) if eq[-1] > 0 else -1.0
     mdd = max_drawdown(np.concatenate(([1.0], eq)))
     return {
         "sharpe_annual": nan_to_zero(sharpe(rets, bars_per_year)),
