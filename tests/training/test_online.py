@@ -301,3 +301,33 @@ def test_replay_trains_fresh_samples_with_drawn_past_ones_at_the_given_rate(tmp_
         OnlineConfig(replay=-1)
     with pytest.raises(ValueError, match="lr > 0"):
         OnlineConfig(lr=0.0)
+
+
+def test_pruning_keeps_only_the_last_served_versions_and_rollback_refuses_a_pruned_one(tmp_path: Path) -> None:
+    """A live node promotes dozens of versions a day: keeping every one that served grew the checkpoint index (rewritten
+    on every publish) without bound, so only the last ``keep_served`` stay; a rollback past them is refused, unlogged."""
+    from pivotal.core.errors import UserInputError
+    from pivotal.services import online
+
+    root = tmp_path / "models"
+    base = base_checkpoint(root)
+    q = open_sqlite(tmp_path)
+    q.put(make_samples(40))
+    config = OnlineConfig(batch_size=4, steps_per_batch=1, block_ms=0, keep=1, keep_served=3, consumer="t")
+    trainer = OnlineTrainer(root, "m", q, config)
+    trainer.start()
+    log = PromotionLog(root, "m")
+    for _ in range(8):
+        assert trainer.step() is not None and trainer.head is not None
+        log.promote(trainer.head.id, reason="test")
+    assert trainer.step() is not None and trainer.head is not None  # its prune sees all 8 promotions
+    served = log.history()
+    assert served[0] == base.id and len(served) == 9
+    stored = {i.id for i in CheckpointManager(root).list("m")}
+    assert stored == {base.id, *served[-3:], trainer.head.id}
+    assert online.rollback(root, "m").version == served[-2]
+    assert online.rollback(root, "m").version == served[-3]
+    events = len(log.events())
+    with pytest.raises(UserInputError, match=f"version {served[-4]}, which served before {served[-3]}, is no longer stored"):
+        online.rollback(root, "m")
+    assert len(log.events()) == events and log.serving() == served[-3]

@@ -73,9 +73,12 @@ def promote(root: Path, name: str, version: str, reason: str = "manual promotion
 
 def rollback(root: Path, name: str, reason: str = "manual rollback") -> PromotionEvent:
     """Serve the version that served before the current one; logged. ``UserInputError`` when there is none."""
-    event = PromotionLog(root, name).rollback(reason)
-    _manager(root).resolve(f"{name}/{event.version}")  # still stored: pruning keeps every version that served
-    return event
+    manager = _manager(root)
+
+    def stored(version: str) -> bool:
+        return any(info.id == version for info in manager.list(name))
+
+    return PromotionLog(root, name).rollback(reason, stored=stored)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ skipped; after 5 nothing is redelivered. Each sample is therefore trained exactl
 
 The lineage starts from the serving version (``promotion.PromotionLog``; or the best checkpoint, which is then logged
 as the first serving version) and continues from its own newest version across restarts. Old online versions beyond
-``keep`` are deleted, except any version that served (rollback needs them). The same trainer runs as a Ray actor
-(``training.online_ray``) when a cluster address is given; with the Redis Streams queue it can run on any machine that
-reaches Redis and the checkpoint folder.
+``keep`` are deleted, and so are versions that served before the last ``keep_served`` (rollback reaches back that
+far; keeping every one that ever served made the checkpoint index, rewritten on every publish, grow without bound).
+The same trainer runs as a Ray actor (``training.online_ray``) when a cluster address is given; with the Redis
+Streams queue it can run on any machine that reaches Redis and the checkpoint folder.
 
 CPU: the process lowers its priority (``--nice``), uses ``--threads`` torch threads (default 1: on a busy machine more
 threads slow serving more than they speed training) and may be pinned to ``--cpus`` (``os.sched_setaffinity``) so that
@@ -72,7 +73,7 @@ class OnlineConfig:
     batch_size: int = 64
     steps_per_batch: int = 2
     block_ms: int = 1_000
-    keep: int = 10  # online versions kept (plus every version that served)
+    keep: int = 10  # online versions kept (plus the serving one and the last ``keep_served`` that served)
     gate: GateConfig = field(default_factory=GateConfig)
     consumer: str = ""  # default: host-pid
     log_dir: Path | None = None  # TensorBoard
@@ -81,10 +82,11 @@ class OnlineConfig:
     replay_ratio: float = 1.0  # replayed samples per fresh sample
     lr: float | None = None  # fine-tuning learning rate (None: the checkpoint's own)
     seed: int = 0  # the reservoir's draws
+    keep_served: int = 20  # versions that served kept for rollback, newest first
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.steps_per_batch < 1 or self.keep < 1 or self.block_ms < 0:
-            raise ValueError("online trainer: batch_size, steps_per_batch, keep must be >= 1 and block_ms >= 0")
+        if self.batch_size < 1 or self.steps_per_batch < 1 or self.keep < 1 or self.keep_served < 1 or self.block_ms < 0:
+            raise ValueError("online trainer: batch_size, steps_per_batch, keep, keep_served must be >= 1 and block_ms >= 0")
         if self.replay < 0 or self.replay_ratio < 0 or (self.lr is not None and not self.lr > 0):
             raise ValueError("online trainer: replay and replay_ratio must be >= 0 and lr > 0")
 
@@ -385,7 +387,8 @@ class OnlineTrainer:
             self._writer.flush()
 
     def _prune(self) -> None:
-        keep = set(self.log.history()) | {self.log.serving() or "", self.head.id if self.head else ""}
+        served = self.log.history()[-self.config.keep_served :]
+        keep = set(served) | {self.log.serving() or "", self.head.id if self.head else ""}
         online = sorted((i for i in self.manager.list(self.name) if is_online(i)), key=lambda i: i.id)
         keep |= {i.id for i in online[-self.config.keep :]}
         for info in online:
@@ -457,7 +460,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-samples", type=int, default=GateConfig.min_samples)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--idle-exit-s", type=float, default=None)
-    parser.add_argument("--keep", type=int, default=OnlineConfig.keep, help="online versions kept (plus every served one)")
+    parser.add_argument("--keep", type=int, default=OnlineConfig.keep, help="online versions kept (plus the served ones)")
+    parser.add_argument(
+        "--keep-served", type=int, default=OnlineConfig.keep_served, help="versions that served kept for rollback"
+    )
     parser.add_argument("--consumer", default="")
     parser.add_argument("--tensorboard", type=Path, default=None)
     parser.add_argument("--nice", type=int, default=10, help="lower CPU priority by this much: serving comes first")
@@ -479,6 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = OnlineConfig(
         args.batch_size, args.steps, args.block_ms, args.keep, GateConfig(args.alpha, args.min_samples), args.consumer,
         log_dir=args.tensorboard, replay=args.replay, replay_ratio=args.replay_ratio, lr=args.lr,
+        keep_served=args.keep_served,
     )  # fmt: skip
     queue = open_queue(args.queue, reclaim_ms=args.reclaim_ms)
     trainer = OnlineTrainer(args.root, args.name, queue, config)

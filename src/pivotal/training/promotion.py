@@ -21,7 +21,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -250,14 +250,23 @@ class PromotionLog:
                 PromotionEvent(self.name, "promote", version, self.serving(), _now(now_ms), reason, None, "manual")
             )
 
-    def rollback(self, reason: str = "manual rollback", now_ms: int | None = None) -> PromotionEvent:
-        """Serve the version that served before the current one; an error when there is none."""
+    def rollback(
+        self, reason: str = "manual rollback", now_ms: int | None = None, stored: Callable[[str], bool] | None = None
+    ) -> PromotionEvent:
+        """Serve the version that served before the current one; an error, and nothing logged, when there is none or
+        (with ``stored``) when its weights are gone (the online trainer keeps only the last versions that served)."""
         with self.locked():
             stack = self.history()
             if len(stack) < 2:
                 raise UserInputError(
                     f"model {self.name!r}: nothing to roll back to ({len(stack)} version(s) served); "
                     f"promote a version with `pivotal models promote {self.name} VERSION`"
+                )
+            if stored is not None and not stored(stack[-2]):
+                raise UserInputError(
+                    f"model {self.name!r}: version {stack[-2]}, which served before {stack[-1]}, is no longer stored "
+                    f"(the online trainer keeps the last versions that served); promote a stored one with "
+                    f"`pivotal models promote {self.name} VERSION` (`pivotal models show {self.name}` lists them)"
                 )
             return self.append(PromotionEvent(self.name, "rollback", stack[-2], stack[-1], _now(now_ms), reason, None, "manual"))
 
