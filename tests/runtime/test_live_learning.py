@@ -108,8 +108,12 @@ def build(s: Setup, history: InferenceHistory) -> Run:
 
 
 def queued_keys(root: Path) -> list[str]:
+    """Keys still queued, then the keys trained (an ack deletes its entry; the done table keeps every trained key)."""
     with sqlite3.connect(root / ".online" / "cnn" / "queue.sqlite") as db:
-        return [k for (k,) in db.execute("SELECT key FROM entries ORDER BY seq")]
+        pending = [k for (k,) in db.execute("SELECT key FROM entries ORDER BY seq")]
+        done = [k for (k,) in db.execute("SELECT key FROM done ORDER BY key")]
+    queued = set(pending)
+    return pending + [k for k in done if k not in queued]
 
 
 def test_replay_queues_each_pivot_once_trains_out_of_process_and_hot_swaps(setup: Setup, history: InferenceHistory) -> None:
