@@ -46,7 +46,7 @@ from pivotal.data.candles import Candles  # noqa: E402
 from pivotal.features.input_spec import InputSpec, WindowSpec  # noqa: E402
 from pivotal.models.cnn import CNNModel  # noqa: E402
 from pivotal.models.protocol import CNNConfig  # noqa: E402
-from pivotal.models.serving import SERVING_SWITCH_INTERVAL_S, ServingModel, prefer_serving_latency  # noqa: E402
+from pivotal.models.serving import ServingModel, prefer_serving_latency  # noqa: E402
 from pivotal.services.online import ServingWatcher, serving_model  # noqa: E402
 from pivotal.structure.types import PivotParams  # noqa: E402
 from pivotal.training.checkpoints import CheckpointManager  # noqa: E402
@@ -287,8 +287,8 @@ def main() -> None:
     parser.add_argument(
         "--switch-interval-ms",
         type=float,
-        default=SERVING_SWITCH_INTERVAL_S * 1000,
-        help="the serving process's thread switch interval (what pivotal run/serve set; CPython's default is 5)",
+        default=5.0,
+        help="the serving process's thread switch interval (CPython's default, which pivotal run/serve keep: 5)",
     )
     args = parser.parse_args()
     prefer_serving_latency(args.switch_interval_ms / 1000)

@@ -96,11 +96,8 @@ def run(
     exchange), with an optional crash-safe journal and, with a risk table in the run configuration (--config), under
     the risk engine."""
     from pivotal.core.errors import PivotalError
-    from pivotal.models.serving import prefer_serving_latency
     from pivotal.services import backtest as bt
     from pivotal.services import run as service
-
-    prefer_serving_latency()  # models predict beside feed, watcher and journal threads
 
     overrides: dict[str, Any] = {
         "mode": mode, "strategy": strategy, "exchange": exchange, "symbols": _listed(symbol),

@@ -29,9 +29,7 @@ def serve(
     """Serve the HTTP API (OpenAPI at /openapi.json) and the WebSocket /ws. State-changing requests need the bearer
     token from PIVOTAL_API_TOKEN, or the one generated and printed once at start."""
     from pivotal.api.security import RateLimiter, Token, check_bind
-    from pivotal.models.serving import prefer_serving_latency
 
-    prefer_serving_latency()  # predictions run beside the event loop, the watcher and the WebSocket pushes
     settings = settings_from(data_dir, store)
     from_env = Token.from_env()
     check_bind(host, from_env)  # UserInputError: one line, before anything listens
