@@ -149,7 +149,12 @@ def test_embedded_purge_removes_old_layout_rows_and_counts_them(tmp_path: Path) 
     q._db.execute("UPDATE entries SET state = 2, payload = x'' WHERE seq <= 2")  # what an older version left
     assert q.counts()["acked"] == 2
     assert q.purge() == 2 and q.counts() == {"new": 1, "pending": 0, "acked": 2, "done": 0}
+    q._db.execute("UPDATE entries SET state = 2, payload = x''")  # the last one too, then reopened
     q.close()
+    again = SqliteSampleQueue(tmp_path / "q.sqlite")
+    assert again._db.execute("SELECT COUNT(*) FROM entries").fetchone() == (0,)
+    assert again.counts() == {"new": 0, "pending": 0, "acked": 3, "done": 0}
+    again.close()
 
 
 def test_embedded_reclaim_uses_the_injected_clock(tmp_path: Path) -> None:

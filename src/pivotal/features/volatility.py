@@ -201,9 +201,9 @@ def _ewm_ext(values: np.ndarray, alpha: float, min_periods: int, start: int, out
         if is_observation:
             nobs += 1
         if weighted == weighted:
-            old_wt *= old_wt_factor
+            old_wt *= old_wt_factor  # ignore_na=False: a missing value still ages the average
             if is_observation:
-                if weighted != cur:
+                if weighted != cur:  # pandas skips the update on equal values (no drift on constant series)
                     weighted = old_wt * weighted + alpha * cur
                     weighted /= old_wt + alpha
                 old_wt = 1.0
@@ -223,7 +223,7 @@ def _rolling_mean_ext(values: np.ndarray, window: int, min_periods: int, start: 
         s = max(0, i - window + 1)
         e = i + 1
         prev_s = max(0, i - window)
-        if i == 0 or s >= i:
+        if i == 0 or s >= i:  # first window (or a window of one bar): set up from scratch
             prev_value = values[s]
             same = 0
             nobs = 0
@@ -263,7 +263,7 @@ def _rolling_mean_ext(values: np.ndarray, window: int, min_periods: int, start: 
             if same >= nobs:
                 result = prev_value
             elif (neg_ct == 0 and result < 0) or (neg_ct == nobs and result > 0):
-                result = 0.0
+                result = 0.0  # a mean cannot leave the sign of all its values
         else:
             result = np.nan
         out[i] = result
@@ -283,7 +283,7 @@ def _rolling_std_ext(
         s = max(0, i - window + 1)
         e = i + 1
         prev_s = max(0, i - window)
-        if i == 0 or s >= i:
+        if i == 0 or s >= i:  # first window (or a window of one bar): set up from scratch
             prev_value = values[s]
             same = 0
             nobs = 0
@@ -326,7 +326,7 @@ def _rolling_std_ext(
         v = np.nan
         if nobs >= min_periods and nobs > ddof:
             v = 0.0 if nobs == 1 or same >= nobs else ssqdm_x / (nobs - ddof)
-        out[i] = 0.0 if v < 0.0 else np.sqrt(v)
+        out[i] = 0.0 if v < 0.0 else np.sqrt(v)  # pandas zsqrt: a rounding-negative variance is 0; NaN stays NaN
     st[0], st[1], st[2], st[3], st[4], st[5], st[6] = nobs, mean_x, ssqdm_x, comp_add, comp_remove, same, prev_value
 
 

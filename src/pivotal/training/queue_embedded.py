@@ -10,14 +10,15 @@ deliveries), ``done`` (sample keys trained into a published checkpoint) and ``co
 ack deletes the entry in the same transaction that counts it, so a trainer that keeps up holds the file near the size
 of its backlog plus the done keys (Redis Streams deletes acked entries the same way). Measured: only blanking the
 payload, as this queue first did, left each acked row alone on its ~4 KB page (the sequence only grows, so SQLite
-never refilled them): 200 MB after 13 replayed days. ``purge`` removes acked rows a file of that layout still holds.
+never refilled them): 200 MB after 13 replayed days. Opening a file of that layout ``purge``s its acked rows.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from pivotal.training.queue import DEFAULT_RECLAIM_MS, Delivery, QueuedSample
@@ -58,23 +59,27 @@ class SqliteSampleQueue:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self.purge()  # a file written before acks deleted their entries: its acked rows go (counted) at once
 
     def __repr__(self) -> str:
         return f"SqliteSampleQueue({str(self.path)!r})"
 
-    def _tx(self) -> sqlite3.Cursor:
-        return self._db.execute("BEGIN IMMEDIATE")
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed when the block ends, rolled back when it raises."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def put(self, samples: Sequence[QueuedSample]) -> int:
         now = self.now_ms()
         rows = [(s.key, s.encode(), now) for s in samples]
-        self._tx()
-        try:
+        with self._tx():
             self._db.executemany("INSERT INTO entries (key, payload, enqueued_ms) VALUES (?, ?, ?)", rows)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def take(self, consumer: str, max_n: int, block_ms: int = 0) -> list[Delivery]:
@@ -87,8 +92,7 @@ class SqliteSampleQueue:
 
     def _take_once(self, consumer: str, max_n: int) -> list[Delivery]:
         now = self.now_ms()
-        self._tx()
-        try:
+        with self._tx():
             rows = self._db.execute(
                 "SELECT seq, payload, deliveries FROM entries WHERE state = 1 AND delivered_ms <= ? ORDER BY seq LIMIT ?",
                 (now - self.reclaim_ms, max_n),
@@ -101,34 +105,20 @@ class SqliteSampleQueue:
                 "UPDATE entries SET state = 1, consumer = ?, delivered_ms = ?, deliveries = deliveries + 1 WHERE seq = ?",
                 [(consumer, now, seq) for seq, _, _ in rows],
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return [Delivery(str(seq), QueuedSample.decode(payload), n + 1) for seq, payload, n in rows]
 
     def ack(self, consumer: str, ids: Iterable[str]) -> int:
         seqs = [(int(i),) for i in ids]
-        self._tx()
-        try:
+        with self._tx():
             cursor = self._db.executemany("DELETE FROM entries WHERE seq = ? AND state = 1", seqs)
             acked = int(cursor.rowcount)
             self._db.execute("UPDATE counters SET value = value + ? WHERE name = 'acked'", (acked,))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return acked
 
     def mark_done(self, keys: Iterable[str]) -> None:
         now = self.now_ms()
-        self._tx()
-        try:
+        with self._tx():
             self._db.executemany("INSERT OR IGNORE INTO done (key, done_ms) VALUES (?, ?)", [(k, now) for k in keys])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     def done(self, keys: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -147,14 +137,9 @@ class SqliteSampleQueue:
 
     def purge(self) -> int:
         """Remove the acked rows an older file still holds, counted (the done keys stay: the idempotency record)."""
-        self._tx()
-        try:
+        with self._tx():
             cursor = self._db.execute("DELETE FROM entries WHERE state = 2")
             self._db.execute("UPDATE counters SET value = value + ? WHERE name = 'acked'", (cursor.rowcount,))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return int(cursor.rowcount)
 
     def close(self) -> None:
